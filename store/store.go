@@ -1,0 +1,47 @@
+// Package store is the durable, watchable home of Task objects. It owns
+// resourceVersions (one increasing integer for the whole store, as etcd's
+// revision), generations (bumped only when a spec changes), optimistic
+// concurrency, graceful deletion through finalizers and the watch window.
+// It must not default or validate specs (the API layer does) nor talk to
+// Docker.
+package store
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+)
+
+// Interface is what the API layer and the controller need of a task store.
+// Errors are apimachinery API errors (apierrors.IsNotFound, IsAlreadyExists,
+// IsConflict, IsResourceExpired) so they map straight onto metav1.Status.
+type Interface interface {
+	// Get returns the task named name.
+	Get(ctx context.Context, name string) (*v1.Task, error)
+	// List returns the tasks matching selector, with the store's
+	// resourceVersion at the time of the read.
+	List(ctx context.Context, selector labels.Selector) (*v1.TaskList, error)
+	// Create stores a new task: it sets uid, creationTimestamp,
+	// generation 1 and resourceVersion, and ignores the given status.
+	Create(ctx context.Context, task *v1.Task) (*v1.Task, error)
+	// Update replaces metadata (labels, annotations, finalizers) and spec.
+	// A non-empty resourceVersion is a precondition. Generation bumps only
+	// when the spec changed; status is kept as stored. When the task is
+	// being deleted and has no finalizers left, it is removed.
+	Update(ctx context.Context, task *v1.Task) (*v1.Task, error)
+	// UpdateStatus replaces only the status; resourceVersion, when set, is
+	// a precondition. It never bumps generation.
+	UpdateStatus(ctx context.Context, task *v1.Task) (*v1.Task, error)
+	// Delete removes a task: at once when it has no finalizers, otherwise
+	// by setting deletionTimestamp (the controller removes the finalizer
+	// once the containers are gone). A non-empty uid is a precondition.
+	// It returns the task as it is after the call.
+	Delete(ctx context.Context, name string, uid string) (*v1.Task, error)
+	// Watch streams changes after resourceVersion. "" or "0" starts with an
+	// ADDED event per existing task. A version older than the retained
+	// window fails with a 410 Expired error, so reflectors relist.
+	Watch(ctx context.Context, resourceVersion string) (watch.Interface, error)
+}
