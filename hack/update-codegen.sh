@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 go tool deepcopy-gen \
   --go-header-file hack/boilerplate.go.txt \
   --output-file zz_generated.deepcopy.go \
-  ./apis/v1
+  ./apis/v1 ./controller

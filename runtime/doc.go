@@ -6,6 +6,4 @@
 //
 // It must not decide anything: which container to create, stop or remove is
 // the controller's business. The controller owns the interface it consumes.
-//
-// +k8s:deepcopy-gen=package
 package runtime

@@ -11,6 +11,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNameConflict: a container with that name exists already.
 	ErrNameConflict = errors.New("container name already in use")
+	// ErrEventsOverflow: an event consumer fell so far behind that events
+	// were dropped; resubscribe and relist.
+	ErrEventsOverflow = errors.New("event consumer fell behind: events dropped")
 )
 
 // ContainerState is Docker's state word for a container.

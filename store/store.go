@@ -24,8 +24,9 @@ type Interface interface {
 	// List returns the tasks matching selector, with the store's
 	// resourceVersion at the time of the read.
 	List(ctx context.Context, selector labels.Selector) (*v1.TaskList, error)
-	// Create stores a new task: it sets uid, creationTimestamp,
-	// generation 1 and resourceVersion, and ignores the given status.
+	// Create stores a new task: it sets uid (unless given),
+	// creationTimestamp, generation 1 and resourceVersion, and keeps the
+	// given status (the API layer sets the initial Pending).
 	Create(ctx context.Context, task *v1.Task) (*v1.Task, error)
 	// Update replaces metadata (labels, annotations, finalizers) and spec.
 	// A non-empty resourceVersion is a precondition. Generation bumps only

@@ -1,0 +1,194 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/runtime"
+)
+
+// syncResult tells processNextWorkItem when to look again.
+type syncResult struct {
+	requeueAfter time.Duration
+}
+
+// syncHandler reconciles one task: read the caches, decide, execute, write
+// status. Any error returned means "requeue with back-off".
+func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syncResult, error) {
+	task, err := c.cachedTask(name)
+	if err != nil {
+		return syncResult{}, err
+	}
+	if task != nil && !c.statuses.satisfied(name, task.ResourceVersion) {
+		// The cache has not caught up with our last status write; its
+		// watch event will queue this task again.
+		c.log.Debug("reconcile", "task", name, "action", actionNone, "trigger", trigger, "result", "waiting for cache")
+		return syncResult{}, nil
+	}
+	obs := observation{
+		task:       task,
+		containers: c.cachedContainers(name),
+		now:        c.opts.Now(),
+		backoff:    c.opts.Backoff,
+		jitter:     randomJitter,
+	}
+	if task != nil {
+		obs.restart = c.restarts.get(task.UID)
+	}
+	p := decide(obs)
+
+	for _, a := range p.actions {
+		start := time.Now()
+		kind, err := c.execute(ctx, task, a)
+		c.logAction(name, kind, a, trigger, time.Since(start), err)
+		if err != nil {
+			return syncResult{}, c.recordFailure(ctx, task, err)
+		}
+	}
+
+	if task == nil {
+		return syncResult{}, nil
+	}
+	c.restarts.set(task.UID, p.restart)
+	if p.finalize {
+		return syncResult{}, c.finalize(ctx, task)
+	}
+	changed := !equality.Semantic.DeepEqual(task.Status, p.status)
+	if changed {
+		if err := c.writeStatus(ctx, task, p.status); err != nil {
+			return syncResult{}, err
+		}
+	}
+	if len(p.actions) == 0 {
+		level := c.log.Debug
+		if changed {
+			level = c.log.Info
+		}
+		level("reconcile", "task", name, "action", actionNone, "trigger", trigger,
+			"state", p.status.State, "reason", p.status.Reason, "result", "ok")
+	}
+	return syncResult{requeueAfter: p.requeueAfter}, nil
+}
+
+// cachedTask reads the task informer's cache; nil when the task is gone.
+func (c *Controller) cachedTask(name string) (*v1.Task, error) {
+	obj, exists, err := c.taskInformer.GetIndexer().GetByKey(name)
+	if err != nil {
+		return nil, fmt.Errorf("read task %s from cache: %w", name, err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	task, ok := obj.(*v1.Task)
+	if !ok {
+		return nil, fmt.Errorf("task cache holds %T", obj)
+	}
+	return task, nil
+}
+
+// cachedContainers reads the managed containers labelled with the task name.
+func (c *Controller) cachedContainers(name string) []runtime.Container {
+	objs, err := c.containerInformer.GetIndexer().ByIndex(indexByTask, name)
+	if err != nil {
+		return nil
+	}
+	containers := make([]runtime.Container, 0, len(objs))
+	for _, obj := range objs {
+		oc, ok := obj.(*ObservedContainer)
+		if ok && oc.Labels[LabelManaged] == managedValue {
+			containers = append(containers, oc.Container)
+		}
+	}
+	return containers
+}
+
+// recordFailure puts an image failure's reason in the status and returns
+// the error for a rate-limited retry.
+func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, err error) error {
+	if task == nil {
+		return err
+	}
+	reason := imageReason(err, task.Status.Reason)
+	if reason == "" {
+		return err
+	}
+	status := task.Status.DeepCopy()
+	prev := status.State
+	if prev == "" {
+		prev = v1.Pending
+	}
+	status.Reason, status.Message = reason, err.Error()
+	status.ObservedGeneration = task.Generation
+	now := c.opts.Now()
+	target := v1.Scheduled
+	if prev == v1.Running {
+		target = v1.Running
+	}
+	setState(status, prev, target, task.Generation != task.Status.ObservedGeneration, now)
+	setConditions(status, now)
+	if writeErr := c.writeStatus(ctx, task, *status); writeErr != nil {
+		return errors.Join(err, writeErr)
+	}
+	return err
+}
+
+func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) error {
+	updated := task.DeepCopy()
+	updated.Status = status
+	stored, err := c.store.UpdateStatus(ctx, updated)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("update status of task %s: %w", task.Name, err)
+	}
+	c.statuses.wrote(task.Name, stored.ResourceVersion)
+	return nil
+}
+
+// finalize releases the finalizer of a deleted task whose containers are
+// gone; the store then removes the object.
+func (c *Controller) finalize(ctx context.Context, task *v1.Task) error {
+	updated := task.DeepCopy()
+	updated.Finalizers = nil
+	for _, f := range task.Finalizers {
+		if f != v1.FinalizerContainers {
+			updated.Finalizers = append(updated.Finalizers, f)
+		}
+	}
+	if _, err := c.store.Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("release finalizer of task %s: %w", task.Name, err)
+	}
+	c.restarts.forget(task.UID)
+	c.statuses.forget(task.Name)
+	c.log.Info("reconcile", "task", task.Name, "action", "finalize", "result", "ok")
+	return nil
+}
+
+func (c *Controller) logAction(task string, kind actionKind, a action, trigger string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	c.metrics.observeAction(string(kind), result, d)
+	attrs := []any{"task", task, "action", kind, "container", shortID(a.container), "trigger", trigger,
+		"why", a.why, "duration", d.Round(time.Microsecond), "result", result}
+	if err != nil {
+		c.log.Warn("reconcile", append(attrs, "error", err)...)
+		return
+	}
+	c.log.Info("reconcile", attrs...)
+}
+
+func shortID(id string) string {
+	if len(id) == 64 {
+		return id[:12]
+	}
+	return id
+}

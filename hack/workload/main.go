@@ -1,0 +1,194 @@
+// Command workload is the program inside cubelet's test image
+// (hack/build-test-image.sh): one small static binary whose behaviour each
+// end-to-end test picks with flags, or with the WORKLOAD_* environment
+// variables (a flag wins over its variable).
+//
+//	--listen ADDR          WORKLOAD_LISTEN        serve HTTP: / (hello from <hostname>), /env, /healthz
+//	--exit-after DURATION  WORKLOAD_EXIT_AFTER    exit after the delay ...
+//	--exit-code N          WORKLOAD_EXIT_CODE     ... with this code
+//	--ignore-sigterm       WORKLOAD_IGNORE_SIGTERM  ignore SIGTERM: only SIGKILL stops it
+//	--alloc-mib N          WORKLOAD_ALLOC_MIB     allocate and touch N MiB (provokes an OOM kill under a limit)
+//	--print TEXT           WORKLOAD_PRINT         print TEXT once at start
+//	--print-every DURATION WORKLOAD_PRINT_EVERY   print a numbered line periodically
+//
+// Without --exit-after it runs until signalled. SIGTERM and SIGINT make it
+// exit 0 at once unless --ignore-sigterm. It logs to stdout. It uses the
+// standard library only, so it builds into a FROM scratch image.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	listen        string
+	exitAfter     time.Duration
+	exitCode      int
+	ignoreSIGTERM bool
+	allocMiB      int
+	print         string
+	printEvery    time.Duration
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload:", err)
+		os.Exit(2)
+	}
+	os.Exit(run(cfg))
+}
+
+// parseConfig reads the flags, with the environment as their defaults.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
+	fs.StringVar(&cfg.listen, "listen", getenv("WORKLOAD_LISTEN"), "serve HTTP on this address")
+	fs.StringVar(&cfg.print, "print", getenv("WORKLOAD_PRINT"), "print this text once at start")
+	fs.BoolVar(&cfg.ignoreSIGTERM, "ignore-sigterm", false, "ignore SIGTERM")
+	fs.DurationVar(&cfg.exitAfter, "exit-after", 0, "exit after this delay")
+	fs.IntVar(&cfg.exitCode, "exit-code", 0, "exit code for --exit-after")
+	fs.IntVar(&cfg.allocMiB, "alloc-mib", 0, "allocate and touch this many MiB")
+	fs.DurationVar(&cfg.printEvery, "print-every", 0, "print a numbered line this often")
+
+	envDefaults := []struct {
+		flag, env string
+	}{
+		{"ignore-sigterm", "WORKLOAD_IGNORE_SIGTERM"},
+		{"exit-after", "WORKLOAD_EXIT_AFTER"},
+		{"exit-code", "WORKLOAD_EXIT_CODE"},
+		{"alloc-mib", "WORKLOAD_ALLOC_MIB"},
+		{"print-every", "WORKLOAD_PRINT_EVERY"},
+	}
+	for _, d := range envDefaults {
+		if v := getenv(d.env); v != "" {
+			if err := fs.Set(d.flag, v); err != nil {
+				return config{}, fmt.Errorf("%s=%q: %w", d.env, v, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+func run(cfg config) int {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+
+	if cfg.ignoreSIGTERM {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	sigs := make(chan os.Signal, 1)
+	signals := []os.Signal{syscall.SIGINT}
+	if !cfg.ignoreSIGTERM {
+		signals = append(signals, syscall.SIGTERM)
+	}
+	signal.Notify(sigs, signals...)
+
+	host, _ := os.Hostname()
+	fmt.Printf("workload %s started (pid %d)\n", host, os.Getpid())
+	if cfg.print != "" {
+		fmt.Println(cfg.print)
+	}
+
+	var held []byte
+	if cfg.allocMiB > 0 {
+		held = allocate(cfg.allocMiB)
+		fmt.Printf("allocated %d MiB\n", cfg.allocMiB)
+	}
+
+	if cfg.printEvery > 0 {
+		go printEvery(ctx, cfg.printEvery)
+	}
+
+	serveErr := make(chan error, 1)
+	var srv *http.Server
+	if cfg.listen != "" {
+		srv = &http.Server{Addr: cfg.listen, Handler: handler(host), ReadHeaderTimeout: 5 * time.Second}
+		go func() { serveErr <- srv.ListenAndServe() }()
+		fmt.Printf("listening on %s\n", cfg.listen)
+	}
+
+	var exitTimer <-chan time.Time
+	if cfg.exitAfter > 0 {
+		exitTimer = time.After(cfg.exitAfter)
+	}
+
+	code := 0
+	select {
+	case s := <-sigs:
+		fmt.Printf("received %v, exiting\n", s)
+	case <-exitTimer:
+		fmt.Printf("exiting with code %d after %v\n", cfg.exitCode, cfg.exitAfter)
+		code = cfg.exitCode
+	case err := <-serveErr:
+		fmt.Printf("http server: %v\n", err)
+		code = 1
+	}
+	if srv != nil {
+		shutdownCtx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			fmt.Printf("http shutdown: %v\n", err)
+		}
+		cancel()
+	}
+	runtime.KeepAlive(held) // hold the allocation until exit
+	return code
+}
+
+func handler(host string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", host)
+	})
+	mux.HandleFunc("GET /env", func(w http.ResponseWriter, _ *http.Request) {
+		env := os.Environ()
+		sort.Strings(env)
+		for _, kv := range env {
+			fmt.Fprintln(w, kv)
+		}
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// allocate returns n MiB with every page written, so the memory is really
+// charged to the process (and to its cgroup).
+func allocate(n int) []byte {
+	b := make([]byte, n<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return b
+}
+
+func printEvery(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fmt.Println("line " + strconv.Itoa(i))
+		}
+	}
+}

@@ -1,0 +1,55 @@
+// Package handlers is cubelet's HTTP surface: the declarative v1 Task API,
+// the Cube worker API, health, readiness and metrics, on one gorilla/mux
+// router. It owns decoding, defaulting, validation and error rendering; it
+// must not talk to Docker except to stream a container's logs, and never
+// changes a task's status (the controller owns status).
+package handlers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/cubelet/cubelet/runtime"
+	"github.com/cubelet/cubelet/store"
+)
+
+// LogSource streams a container's output, demultiplexed.
+type LogSource interface {
+	ContainerLogs(ctx context.Context, containerID string, opts runtime.LogOptions) (io.ReadCloser, error)
+}
+
+// Config is what the router needs.
+type Config struct {
+	Store store.Interface
+	// Logs streams container output for /v1/tasks/{name}/logs.
+	Logs LogSource
+	// Ready reports nil once cubelet can serve (informers synced, Docker
+	// reachable); /readyz answers 503 with its error otherwise.
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics; nil leaves the route out.
+	Metrics http.Handler
+	// Token, when set, is the bearer token every request but /healthz and
+	// /readyz must carry.
+	Token string
+	// HostStats reads the host's figures for Cube's GET /stats.
+	HostStats func() (any, error)
+	Logger    *slog.Logger
+}
+
+// NewRouter returns the HTTP handler for cfg.
+func NewRouter(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := mux.NewRouter()
+	registerHealth(r, cfg)
+	registerV1(r, cfg)
+	registerCube(r, cfg)
+	r.NotFoundHandler = http.HandlerFunc(routeNotFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	return withBearerToken(cfg.Token, r)
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/cubelet/cubelet/controller"
+	"github.com/cubelet/cubelet/handlers"
+	"github.com/cubelet/cubelet/runtime"
+	"github.com/cubelet/cubelet/store"
+)
+
+// serveFlags are the flags of `cubelet serve`.
+type serveFlags struct {
+	addr            string
+	dataDir         string
+	workers         int
+	resync          time.Duration
+	logFormat       string
+	logLevel        string
+	dockerHost      string
+	tokenFile       string
+	tlsCert         string
+	tlsKey          string
+	backoffBase     time.Duration
+	backoffMax      time.Duration
+	backoffReset    time.Duration
+	drainTimeout    time.Duration
+	allowHostAccess bool
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the cubelet API, store and controller against the local Docker daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serve(ctx, f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:5556", "listen address; anything but loopback needs --token-file")
+	fs.StringVar(&f.dataDir, "data-dir", "cubelet-data", "directory of the embedded task store")
+	fs.IntVar(&f.workers, "workers", 4, "concurrent reconcile workers")
+	fs.DurationVar(&f.resync, "resync", 5*time.Minute, "period of the full relist of containers and resync of tasks")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.dockerHost, "docker-host", "", "Docker daemon address (default: $DOCKER_HOST or the local socket)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (with --tls-cert)")
+	fs.DurationVar(&f.backoffBase, "backoff-base", time.Second, "first crash-loop restart delay")
+	fs.DurationVar(&f.backoffMax, "backoff-max", 5*time.Minute, "longest crash-loop restart delay")
+	fs.DurationVar(&f.backoffReset, "backoff-reset", 10*time.Minute, "run time after which a container counts as steady and its back-off resets")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight reconciles may finish on shutdown")
+	fs.BoolVar(&f.allowHostAccess, "allow-host-access", false, "reserved: cubelet has no privileged, host-network, host-PID or bind-mount settings to allow")
+	return cmd
+}
+
+func serve(ctx context.Context, f serveFlags) error {
+	logger, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	token, err := readToken(f.tokenFile)
+	if err != nil {
+		return err
+	}
+	if err := checkListenSecurity(f.addr, token); err != nil {
+		return err
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+
+	tasks, err := store.OpenDir(f.dataDir, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", f.dataDir, err)
+	}
+	defer tasks.Close()
+
+	docker, err := runtime.NewDocker(f.dockerHost)
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer docker.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrl := controller.New(tasks, docker, controller.Options{
+		Resync:       f.resync,
+		Backoff:      controller.BackoffPolicy{Base: f.backoffBase, Max: f.backoffMax, Reset: f.backoffReset, Jitter: 0.1},
+		Logger:       logger,
+		Metrics:      controller.NewMetrics(reg),
+		QueueMetrics: controller.NewQueueMetricsProvider(reg),
+		DrainTimeout: f.drainTimeout,
+	})
+
+	router := handlers.NewRouter(handlers.Config{
+		Store:   tasks,
+		Logs:    docker,
+		Ready:   readiness(ctrl, docker),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Token:   token,
+		Logger:  logger,
+	})
+	listener, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	server := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			serveErr <- server.ServeTLS(listener, f.tlsCert, f.tlsKey)
+			return
+		}
+		serveErr <- server.Serve(listener)
+	}()
+	logger.Info("cubelet serving", "addr", listener.Addr().String(), "dataDir", f.dataDir, "tls", f.tlsCert != "", "auth", token != "")
+
+	ctrlCtx, stopCtrl := context.WithCancel(ctx)
+	defer stopCtrl()
+	ctrlDone := make(chan error, 1)
+	go func() { ctrlDone <- ctrl.Run(ctrlCtx, f.workers) }()
+
+	select {
+	case <-ctx.Done():
+		logger.Info("signal received: shutting down")
+	case err := <-serveErr:
+		stopCtrl()
+		<-ctrlDone
+		return fmt.Errorf("http server: %w", err)
+	case err := <-ctrlDone:
+		_ = server.Close()
+		if err == nil {
+			err = errors.New("controller stopped unexpectedly")
+		}
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
+	defer cancel()
+	// Watches and log streams never end on their own: cut them after a short
+	// grace so the drain is bounded by the reconciles, not by clients.
+	go func() {
+		select {
+		case <-time.After(2 * time.Second):
+			_ = server.Close()
+		case <-shutdownCtx.Done():
+		}
+	}()
+	_ = server.Shutdown(shutdownCtx)
+	stopCtrl()
+	if err := <-ctrlDone; err != nil {
+		return err
+	}
+	logger.Info("cubelet stopped; containers keep running")
+	return nil
+}
+
+// readiness is ready once the caches synced and Docker answers.
+func readiness(ctrl *controller.Controller, docker *runtime.Docker) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-ctrl.Synced():
+		default:
+			return errors.New("informer caches not synced yet")
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := docker.Ping(ctx); err != nil {
+			return fmt.Errorf("docker unreachable: %w", err)
+		}
+		return nil
+	}
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read --token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--token-file %s is empty", path)
+	}
+	return token, nil
+}
+
+// checkListenSecurity refuses to expose the API beyond loopback without a
+// token: whoever reaches it can run containers, which is root on the host.
+func checkListenSecurity(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if token != "" {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without --token-file: the API runs containers on this host, so it is root-equivalent", addr)
+}

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"k8s.io/apimachinery/pkg/watch"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+)
+
+// writeRequest is one write waiting for the writer goroutine.
+type writeRequest struct {
+	ctx    context.Context
+	op     string // for error context: "create", "update", ...
+	name   string
+	mutate mutation
+	reply  chan writeReply // buffered: the writer never waits for a caller
+}
+
+type writeReply struct {
+	obj *v1.Task
+	err error
+}
+
+// errNothingWritten rolls back a batch in which every request was a no-op
+// or failed, sparing the fsync of an empty commit.
+var errNothingWritten = errors.New("nothing written")
+
+// submit hands one write to the writer and waits for its answer. When ctx
+// ends first the write may still be committed, as with any remote store.
+func (b *Bolt) submit(ctx context.Context, op, name string, m mutation) (*v1.Task, error) {
+	req := &writeRequest{ctx: ctx, op: op, name: name, mutate: m, reply: make(chan writeReply, 1)}
+	select {
+	case b.requests <- req:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s task %q: %w", op, name, ctx.Err())
+	case <-b.closing:
+		return nil, fmt.Errorf("%s task %q: %w", op, name, ErrClosed)
+	}
+	select {
+	case r := <-req.reply:
+		return r.obj, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s task %q: %w", op, name, ctx.Err())
+	}
+}
+
+// write is the single writer goroutine: group commit. It takes one
+// request, drains every other request already waiting (up to MaxBatch),
+// and commits them all in one bolt transaction, so N concurrent writers
+// pay for one fsync instead of N. Being alone to write, it also assigns
+// revisions and publishes events in order without further locking.
+//
+// bbolt's own db.Batch was not used: it retries a failing function alone
+// and gives no hook between commit and return, where events must be
+// published in revision order.
+func (b *Bolt) write() {
+	defer close(b.writerDone)
+	batch := make([]*writeRequest, 0, b.opts.MaxBatch)
+	for {
+		select {
+		case req := <-b.requests:
+			batch = append(batch[:0], req)
+		case <-b.closing:
+			return
+		}
+	drain:
+		for len(batch) < b.opts.MaxBatch {
+			select {
+			case req := <-b.requests:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		b.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit applies batch in one transaction. Each request succeeds or fails
+// on its own; only a failing commit fails them all. Events are published
+// after the commit and before any caller is answered, so a caller that
+// watches from the revision it got back never misses its own write.
+func (b *Bolt) commit(batch []*writeRequest) {
+	replies := make([]writeReply, len(batch))
+	var events []event
+	now := b.opts.Now()
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		rev, err := readRevision(tx)
+		if err != nil {
+			return err
+		}
+		tasks := tx.Bucket([]byte(tasksBucket))
+		for i, req := range batch {
+			out, err := apply(tx, req, rev+1, now)
+			if err != nil {
+				replies[i].err = err
+				continue
+			}
+			replies[i].obj = out.obj
+			if out.event == "" {
+				continue
+			}
+			if err := storeOutcome(tasks, req.name, out); err != nil {
+				return fmt.Errorf("%s task %q: %w", req.op, req.name, err)
+			}
+			rev++
+			events = append(events, event{typ: out.event, obj: out.obj, rev: rev})
+		}
+		if len(events) == 0 {
+			return errNothingWritten
+		}
+		return writeRevision(tx, rev)
+	})
+	switch {
+	case err == nil:
+		b.hub.publish(events)
+	case errors.Is(err, errNothingWritten):
+	default:
+		for i := range replies {
+			if replies[i].err == nil {
+				replies[i] = writeReply{err: fmt.Errorf("%s task %q: commit: %w", batch[i].op, batch[i].name, err)}
+			}
+		}
+	}
+	for i, req := range batch {
+		// The published object belongs to the watch window now.
+		req.reply <- writeReply{obj: replies[i].obj.DeepCopy(), err: replies[i].err}
+	}
+}
+
+// apply runs one request's mutation against the task it names, as the
+// transaction sees it (including earlier writes of the same batch).
+func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, error) {
+	if err := req.ctx.Err(); err != nil {
+		return outcome{}, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
+	}
+	stored, err := getTask(tx, req.name)
+	if err != nil {
+		return outcome{}, fmt.Errorf("%s: %w", req.op, err)
+	}
+	return req.mutate(stored, next, now)
+}
+
+func storeOutcome(tasks *bolt.Bucket, name string, out outcome) error {
+	if out.event == watch.Deleted {
+		return tasks.Delete([]byte(name))
+	}
+	return tasks.Put([]byte(name), out.data)
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+)
+
+// A mutation decides what one write does to one task. It is pure: given
+// the stored task (nil when absent), the revision the write would get and
+// the time, it returns the outcome or an error. It never touches the
+// database, so a failed precondition cannot write anything, and the writer
+// can apply many mutations in one transaction.
+type mutation func(stored *v1.Task, next int64, now time.Time) (outcome, error)
+
+// outcome is the result of a mutation.
+type outcome struct {
+	// obj is the task as it is after the call, handed to the caller.
+	obj *v1.Task
+	// event is what was written: Added or Modified (data is stored) or
+	// Deleted (the key is removed). Empty means nothing changed.
+	event watch.EventType
+	// data is obj encoded, for Added and Modified.
+	data []byte
+}
+
+// unchanged is the outcome of a write that changes nothing: no new
+// revision, no watch event.
+func unchanged(stored *v1.Task) (outcome, error) {
+	return outcome{obj: stored}, nil
+}
+
+// written stamps t with revision rev and encodes it.
+func written(t *v1.Task, rev int64, event watch.EventType) (outcome, error) {
+	t.ResourceVersion = formatRevision(rev)
+	data, obj, err := encodeTask(t)
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{obj: obj, event: event, data: data}, nil
+}
+
+// checkPreconditions enforces the optimistic concurrency of Update and
+// UpdateStatus: a non-empty resourceVersion or uid must match the stored
+// one.
+func checkPreconditions(stored, in *v1.Task) error {
+	if in.ResourceVersion != "" && in.ResourceVersion != stored.ResourceVersion {
+		return staleVersion(in.Name)
+	}
+	if in.UID != "" && in.UID != stored.UID {
+		return uidMismatch(in.Name, in.UID, stored.UID)
+	}
+	return nil
+}
+
+// createTask stores in as a new task. The caller has set in.UID (Cube
+// tasks bring their own). Status is kept as given: the API layer sets the
+// initial Pending status.
+func createTask(in *v1.Task) mutation {
+	return func(stored *v1.Task, next int64, now time.Time) (outcome, error) {
+		if stored != nil {
+			return outcome{}, alreadyExists(in.Name)
+		}
+		t := in.DeepCopy()
+		t.CreationTimestamp = metav1.NewTime(now)
+		t.Generation = 1
+		t.DeletionTimestamp = nil
+		t.DeletionGracePeriodSeconds = nil
+		return written(t, next, watch.Added)
+	}
+}
+
+// updateTask replaces labels, annotations, finalizers and spec. The
+// generation counts spec changes only, so the controller can tell "the
+// user asked for something new" from metadata edits. An update that
+// changes nothing is not written: no revision is spent and watchers are
+// not woken. Removing the last finalizer of a task being deleted removes
+// the task, as in Kubernetes.
+func updateTask(in *v1.Task) mutation {
+	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
+		if stored == nil {
+			return outcome{}, notFound(in.Name)
+		}
+		if err := checkPreconditions(stored, in); err != nil {
+			return outcome{}, err
+		}
+		specChanged := !apiequality.Semantic.DeepEqual(stored.Spec, in.Spec)
+		metaChanged := !apiequality.Semantic.DeepEqual(stored.Labels, in.Labels) ||
+			!apiequality.Semantic.DeepEqual(stored.Annotations, in.Annotations) ||
+			!apiequality.Semantic.DeepEqual(stored.Finalizers, in.Finalizers)
+		if !specChanged && !metaChanged {
+			return unchanged(stored)
+		}
+		given := in.DeepCopy()
+		t := stored.DeepCopy()
+		t.Labels, t.Annotations, t.Finalizers = given.Labels, given.Annotations, given.Finalizers
+		t.Spec = given.Spec
+		if specChanged {
+			t.Generation++
+		}
+		if t.DeletionTimestamp != nil && len(t.Finalizers) == 0 {
+			return written(t, next, watch.Deleted)
+		}
+		return written(t, next, watch.Modified)
+	}
+}
+
+// updateTaskStatus replaces the status alone. It never bumps the
+// generation: status is cubelet's observation, not the user's intent. The
+// comparison is made on the encoded form, so a status that differs only
+// below the stored precision (sub-second times) is not written again.
+func updateTaskStatus(in *v1.Task) mutation {
+	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
+		if stored == nil {
+			return outcome{}, notFound(in.Name)
+		}
+		if err := checkPreconditions(stored, in); err != nil {
+			return outcome{}, err
+		}
+		t := stored.DeepCopy()
+		in.Status.DeepCopyInto(&t.Status)
+		out, err := written(t, next, watch.Modified)
+		if err != nil {
+			return outcome{}, err
+		}
+		if apiequality.Semantic.DeepEqual(out.obj.Status, stored.Status) {
+			return unchanged(stored)
+		}
+		return out, nil
+	}
+}
+
+// deleteTask removes a task at once when it has no finalizers; otherwise
+// it marks it with a deletionTimestamp, once, and leaves the removal to
+// the Update that drops the last finalizer.
+func deleteTask(name string, uid string) mutation {
+	return func(stored *v1.Task, next int64, now time.Time) (outcome, error) {
+		if stored == nil {
+			return outcome{}, notFound(name)
+		}
+		if uid != "" && string(stored.UID) != uid {
+			return outcome{}, uidMismatch(name, types.UID(uid), stored.UID)
+		}
+		if len(stored.Finalizers) == 0 {
+			return written(stored.DeepCopy(), next, watch.Deleted)
+		}
+		if stored.DeletionTimestamp != nil {
+			return unchanged(stored)
+		}
+		t := stored.DeepCopy()
+		ts := metav1.NewTime(now)
+		t.DeletionTimestamp = &ts
+		return written(t, next, watch.Modified)
+	}
+}

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// hub fans committed events out to watchers and keeps the replay window.
+// The writer publishes each batch under mu after its commit, so watchers
+// see events in strictly increasing revision order.
+type hub struct {
+	mu       sync.Mutex
+	window   *window
+	watchers map[*watcher]struct{}
+	buffer   int
+	closed   bool
+	running  sync.WaitGroup // one per watcher goroutine
+}
+
+func newHub(windowSize, buffer int, rev int64) *hub {
+	return &hub{
+		window:   newWindow(windowSize, rev),
+		watchers: make(map[*watcher]struct{}),
+		buffer:   buffer,
+	}
+}
+
+// publish retains evs and queues them to every watcher. A watcher that
+// cannot take them is dropped rather than waited for.
+func (h *hub) publish(evs []event) {
+	if len(evs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range evs {
+		h.window.add(e)
+	}
+	for w := range h.watchers {
+		if !w.enqueue(evs) {
+			delete(h.watchers, w)
+			w.halt()
+		}
+	}
+}
+
+// register starts a watcher that sends initial, then every event with a
+// revision greater than after: those still in the window, then live ones.
+// It fails with 410 Expired when events after after were evicted.
+func (h *hub) register(ctx context.Context, after int64, initial []event) (*watcher, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	replay, ok := h.window.since(after)
+	if !ok {
+		return nil, tooOld(after, h.window.oldest())
+	}
+	w := &watcher{
+		hub:         h,
+		ctx:         ctx,
+		after:       after,
+		buffer:      h.buffer,
+		queue:       append(initial, replay...),
+		initialLeft: len(initial) + len(replay),
+		result:      make(chan watch.Event),
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+	}
+	h.watchers[w] = struct{}{}
+	h.running.Add(1)
+	go w.run()
+	return w, nil
+}
+
+func (h *hub) remove(w *watcher) {
+	h.mu.Lock()
+	delete(h.watchers, w)
+	h.mu.Unlock()
+}
+
+// close stops every watcher, refuses new ones and waits for their
+// goroutines to end.
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	for w := range h.watchers {
+		delete(h.watchers, w)
+		w.halt()
+	}
+	h.mu.Unlock()
+	h.running.Wait()
+}
+
+// watcher is one Watch call. Its events wait in queue, filled by the hub
+// and drained by run, which alone sends on (and closes) result.
+type watcher struct {
+	hub    *hub
+	ctx    context.Context
+	after  int64 // only events with a greater revision are sent
+	buffer int   // how many live events may wait in queue
+
+	mu          sync.Mutex
+	queue       []event
+	initialLeft int // initial and replayed events still at the head of queue
+
+	result   chan watch.Event
+	wake     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// ResultChan implements watch.Interface.
+func (w *watcher) ResultChan() <-chan watch.Event {
+	return w.result
+}
+
+// Stop implements watch.Interface. It may be called any number of times;
+// the result channel is closed soon after.
+func (w *watcher) Stop() {
+	w.halt()
+	w.hub.remove(w)
+}
+
+func (w *watcher) halt() {
+	w.stopOnce.Do(func() { close(w.stop) })
+}
+
+// enqueue queues the events of evs newer than w.after. It reports false,
+// and queues nothing, when that would put more than w.buffer live events
+// in the queue. Called with hub.mu held.
+func (w *watcher) enqueue(evs []event) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fresh := 0
+	for _, e := range evs {
+		if e.rev > w.after {
+			fresh++
+		}
+	}
+	if fresh == 0 {
+		return true
+	}
+	if len(w.queue)-w.initialLeft+fresh > w.buffer {
+		w.queue = nil
+		return false
+	}
+	for _, e := range evs {
+		if e.rev > w.after {
+			w.queue = append(w.queue, e)
+		}
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (w *watcher) pop() (event, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		return event{}, false
+	}
+	e := w.queue[0]
+	w.queue[0] = event{}
+	w.queue = w.queue[1:]
+	if w.initialLeft > 0 {
+		w.initialLeft--
+	}
+	return e, true
+}
+
+// run sends queued events until Stop, the context's end, an overflow or
+// the store's Close, then closes the result channel.
+func (w *watcher) run() {
+	defer w.hub.running.Done()
+	defer close(w.result)
+	defer w.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		e, ok := w.pop()
+		if !ok {
+			select {
+			case <-w.wake:
+				continue
+			case <-w.stop:
+				return
+			case <-w.ctx.Done():
+				return
+			}
+		}
+		select {
+		case w.result <- watch.Event{Type: e.typ, Object: e.obj.DeepCopy()}:
+		case <-w.stop:
+			return
+		case <-w.ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/watch"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+)
+
+func TestWatch_FromZero_SendsSnapshotThenLiveEvents(t *testing.T) {
+	for _, rv := range []string{"", "0"} {
+		t.Run(fmt.Sprintf("rv=%q", rv), func(t *testing.T) {
+			b, _ := openTestStore(t, Options{})
+			ctx := context.Background()
+			mustCreate(t, b, newTask("b"))
+			mustCreate(t, b, newTask("a"))
+			if _, err := b.Delete(ctx, "b", ""); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			w, err := b.Watch(ctx, rv)
+			if err != nil {
+				t.Fatalf("Watch: %v", err)
+			}
+			defer w.Stop()
+			mustCreate(t, b, newTask("c"))
+
+			want := []eventSummary{{watch.Added, "a", "2"}, {watch.Added, "c", "4"}}
+			for _, w0 := range want {
+				if got := summarize(nextEvent(t, w)); got != w0 {
+					t.Errorf("event %+v, want %+v", got, w0)
+				}
+			}
+			expectNoEvent(t, w)
+		})
+	}
+}
+
+func TestWatch_FromRevision_ReplaysLaterEvents(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	ctx := context.Background()
+	for _, name := range []string{"a", "b", "c"} {
+		mustCreate(t, b, newTask(name))
+	}
+	tests := []struct {
+		rv   string
+		want []string
+	}{
+		{"1", []string{"b", "c"}},
+		{"2", []string{"c"}},
+		{"3", nil},
+	}
+	for _, tc := range tests {
+		t.Run("rv="+tc.rv, func(t *testing.T) {
+			w, err := b.Watch(ctx, tc.rv)
+			if err != nil {
+				t.Fatalf("Watch: %v", err)
+			}
+			defer w.Stop()
+			for _, name := range tc.want {
+				if got := summarize(nextEvent(t, w)); got.Name != name || got.Type != watch.Added {
+					t.Errorf("event %+v, want ADDED %s", got, name)
+				}
+			}
+			expectNoEvent(t, w)
+		})
+	}
+}
+
+func TestWatch_RevisionOutsideWindow(t *testing.T) {
+	b, _ := openTestStore(t, Options{WatchWindow: 3})
+	for i := range 5 {
+		mustCreate(t, b, newTask(fmt.Sprintf("t%d", i)))
+	}
+	// Revisions 3, 4 and 5 are retained: a watch from 2 loses nothing.
+	tests := []struct {
+		rv          string
+		wantErr     func(error) bool
+		wantReplays int
+	}{
+		{rv: "1", wantErr: apierrors.IsResourceExpired},
+		{rv: "2", wantReplays: 3},
+		{rv: "4", wantReplays: 1},
+		{rv: "-1", wantErr: apierrors.IsBadRequest},
+		{rv: "abc", wantErr: apierrors.IsBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run("rv="+tc.rv, func(t *testing.T) {
+			w, err := b.Watch(context.Background(), tc.rv)
+			if tc.wantErr != nil {
+				if !tc.wantErr(err) {
+					t.Fatalf("err %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Watch: %v", err)
+			}
+			defer w.Stop()
+			for range tc.wantReplays {
+				nextEvent(t, w)
+			}
+			expectNoEvent(t, w)
+		})
+	}
+}
+
+func TestWatch_AfterReopen_OnlyCurrentRevisionIsNotExpired(t *testing.T) {
+	dir := t.TempDir()
+	b, err := OpenDir(dir, Options{})
+	if err != nil {
+		t.Fatalf("OpenDir: %v", err)
+	}
+	mustCreate(t, b, newTask("a"))
+	mustCreate(t, b, newTask("b"))
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	b, err = OpenDir(dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer b.Close()
+
+	if _, err := b.Watch(context.Background(), "1"); !apierrors.IsResourceExpired(err) {
+		t.Errorf("watch from 1 after reopen: %v, want Expired", err)
+	}
+	w, err := b.Watch(context.Background(), "2")
+	if err != nil {
+		t.Fatalf("watch from current revision: %v", err)
+	}
+	defer w.Stop()
+	mustCreate(t, b, newTask("c"))
+	if got := summarize(nextEvent(t, w)); got != (eventSummary{watch.Added, "c", "3"}) {
+		t.Errorf("event %+v", got)
+	}
+}
+
+func TestWatch_FutureRevision_DeliversOnlyLaterEvents(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	w, err := b.Watch(context.Background(), "2")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer w.Stop()
+	for _, name := range []string{"a", "b", "c"} {
+		mustCreate(t, b, newTask(name))
+	}
+	if got := summarize(nextEvent(t, w)); got != (eventSummary{watch.Added, "c", "3"}) {
+		t.Errorf("event %+v", got)
+	}
+	expectNoEvent(t, w)
+}
+
+func TestWatch_SlowWatcher_IsClosedWithoutBlockingWriters(t *testing.T) {
+	b, _ := openTestStore(t, Options{WatchBuffer: 2})
+	w, err := b.Watch(context.Background(), "0")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer w.Stop()
+	// Nobody reads w; every write must still be acknowledged.
+	for i := range 10 {
+		mustCreate(t, b, newTask(fmt.Sprintf("t%d", i)))
+	}
+	waitClosed(t, w)
+}
+
+func TestWatch_Ends(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(b *Bolt, w watch.Interface, cancel context.CancelFunc)
+	}{
+		{"Stop", func(_ *Bolt, w watch.Interface, _ context.CancelFunc) { w.Stop() }},
+		{"StopTwice", func(_ *Bolt, w watch.Interface, _ context.CancelFunc) { w.Stop(); w.Stop() }},
+		{"ContextCancelled", func(_ *Bolt, _ watch.Interface, cancel context.CancelFunc) { cancel() }},
+		{"StoreClosed", func(b *Bolt, _ watch.Interface, _ context.CancelFunc) { b.Close() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := openTestStore(t, Options{})
+			mustCreate(t, b, newTask("a"))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := b.Watch(ctx, "0")
+			if err != nil {
+				t.Fatalf("Watch: %v", err)
+			}
+			tc.end(b, w, cancel)
+			waitClosed(t, w)
+			w.Stop()
+			b.hub.mu.Lock()
+			left := len(b.hub.watchers)
+			b.hub.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d watchers still registered", left)
+			}
+		})
+	}
+}
+
+// Under concurrent writers every acknowledged write must reach a watcher
+// exactly once, in strictly increasing revision order.
+func TestWatch_ConcurrentWriters_EventsInRevisionOrderExactlyOnce(t *testing.T) {
+	const writers, perWriter = 32, 20
+	b, _ := openTestStore(t, Options{WatchBuffer: writers * perWriter * 3})
+	ctx := context.Background()
+	w, err := b.Watch(ctx, "0")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer w.Stop()
+
+	var (
+		mu    sync.Mutex
+		acked = map[eventSummary]bool{}
+		wg    sync.WaitGroup
+	)
+	record := func(typ watch.EventType, x *v1.Task, err error) {
+		if err != nil {
+			t.Errorf("write: %v", err)
+			return
+		}
+		mu.Lock()
+		acked[eventSummary{typ, x.Name, x.ResourceVersion}] = true
+		mu.Unlock()
+	}
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range perWriter {
+				name := fmt.Sprintf("w%02d-%02d", i, j)
+				x, err := b.Create(ctx, newTask(name))
+				record(watch.Added, x, err)
+				if err != nil {
+					continue
+				}
+				x.Status.State = v1.Running
+				x, err = b.UpdateStatus(ctx, x)
+				record(watch.Modified, x, err)
+				if j%2 == 0 {
+					x, err = b.Delete(ctx, name, "")
+					record(watch.Deleted, x, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	seen := map[eventSummary]bool{}
+	last := int64(0)
+	for len(seen) < len(acked) {
+		ev := summarize(nextEvent(t, w))
+		rv, _ := strconv.ParseInt(ev.RV, 10, 64)
+		if rv <= last {
+			t.Fatalf("event rv %d after %d", rv, last)
+		}
+		last = rv
+		if !acked[ev] {
+			t.Fatalf("event %+v was not acknowledged to a writer", ev)
+		}
+		if seen[ev] {
+			t.Fatalf("event %+v delivered twice", ev)
+		}
+		seen[ev] = true
+	}
+	expectNoEvent(t, w)
+	if want := int64(len(acked)); b.CurrentRevision() != want {
+		t.Errorf("CurrentRevision %d, want %d (one per write)", b.CurrentRevision(), want)
+	}
+}
+
+func TestWatch_EventsMatchStoredObjects(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	w, err := b.Watch(context.Background(), "0")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer w.Stop()
+	created := mustCreate(t, b, newTask("a"))
+	got := nextEvent(t, w).Object.(*v1.Task)
+	if !reflect.DeepEqual(got, created) {
+		t.Errorf("event object %+v\nwant %+v", got, created)
+	}
+}
+
+func TestWindow_Since(t *testing.T) {
+	w := newWindow(3, 10)
+	for rev := int64(11); rev <= 15; rev++ {
+		w.add(event{rev: rev})
+	}
+	tests := []struct {
+		after  int64
+		want   []int64
+		wantOK bool
+	}{
+		{after: 11, wantOK: false},
+		{after: 12, want: []int64{13, 14, 15}, wantOK: true},
+		{after: 14, want: []int64{15}, wantOK: true},
+		{after: 15, want: nil, wantOK: true},
+		{after: 99, want: nil, wantOK: true},
+	}
+	for _, tc := range tests {
+		evs, ok := w.since(tc.after)
+		var got []int64
+		for _, e := range evs {
+			got = append(got, e.rev)
+		}
+		if ok != tc.wantOK || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("since(%d) = %v %v, want %v %v", tc.after, got, ok, tc.want, tc.wantOK)
+		}
+	}
+	if w.oldest() != 13 {
+		t.Errorf("oldest %d, want 13", w.oldest())
+	}
+}
+
