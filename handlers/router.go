@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/cubelet/cubelet/hoststats"
 	"github.com/cubelet/cubelet/runtime"
 	"github.com/cubelet/cubelet/store"
 )
@@ -35,8 +36,9 @@ type Config struct {
 	// Token, when set, is the bearer token every request but /healthz and
 	// /readyz must carry.
 	Token string
-	// HostStats reads the host's figures for Cube's GET /stats.
-	HostStats func() (any, error)
+	// HostStats reads the host's figures for Cube's GET /stats; nil
+	// reads this host's /proc (hoststats.Read).
+	HostStats func() (hoststats.Stats, error)
 	Logger    *slog.Logger
 }
 

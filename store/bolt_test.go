@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,6 +203,17 @@ func TestCreate_ExistingName_AlreadyExists(t *testing.T) {
 	}
 	if rev := b.CurrentRevision(); rev != 1 {
 		t.Errorf("failed create spent a revision: %d", rev)
+	}
+}
+
+func TestCreate_NameTooLongForBolt_FailsAlone(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	_, err := b.Create(context.Background(), newTask(strings.Repeat("x", 40000)))
+	if !apierrors.IsBadRequest(err) {
+		t.Fatalf("err %v, want BadRequest", err)
+	}
+	if got := mustCreate(t, b, newTask("web")); got.ResourceVersion != "1" {
+		t.Errorf("next create rv %s, want 1", got.ResourceVersion)
 	}
 }
 

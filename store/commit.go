@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -139,6 +140,10 @@ func (b *Bolt) commit(batch []*writeRequest) {
 func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, error) {
 	if err := req.ctx.Err(); err != nil {
 		return outcome{}, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
+	}
+	// bolt would refuse such a key at Put, failing the whole batch.
+	if req.name == "" || len(req.name) > bolt.MaxKeySize {
+		return outcome{}, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
 	}
 	stored, err := getTask(tx, req.name)
 	if err != nil {

@@ -151,8 +151,12 @@ func TestUpdateStatus(t *testing.T) {
 			wantRV: "2",
 		},
 		{
-			name:   "SpecAndLabelsInRequest_AreIgnored",
-			edit:   func(x *v1.Task) { x.Status.State = v1.Running; x.Spec.Image = "other"; x.Labels = map[string]string{"a": "b"} },
+			name: "SpecAndLabelsInRequest_AreIgnored",
+			edit: func(x *v1.Task) {
+				x.Status.State = v1.Running
+				x.Spec.Image = "other"
+				x.Labels = map[string]string{"a": "b"}
+			},
 			wantRV: "2",
 		},
 		{

@@ -321,4 +321,3 @@ func TestWindow_Since(t *testing.T) {
 		t.Errorf("oldest %d, want 13", w.oldest())
 	}
 }
-

@@ -323,3 +323,13 @@ func TestStateFromV1(t *testing.T) {
 		t.Error("StateFromV1 accepted an unknown state")
 	}
 }
+
+func TestPortBinding_MarshalsWithDockersKeys(t *testing.T) {
+	data, err := json.Marshal(PortMap{"80/tcp": {{HostIP: "0.0.0.0", HostPort: "32768"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"32768"}]}`; string(data) != want {
+		t.Errorf("JSON = %s; want %s", data, want)
+	}
+}

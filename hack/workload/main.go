@@ -11,7 +11,8 @@
 //	--print TEXT           WORKLOAD_PRINT         print TEXT once at start
 //	--print-every DURATION WORKLOAD_PRINT_EVERY   print a numbered line periodically
 //
-// Without --exit-after it runs until signalled. SIGTERM and SIGINT make it
+// Without --exit-after it runs until signalled. Its first line,
+// "workload <hostname> started", is printed once signals are handled. SIGTERM and SIGINT make it
 // exit 0 at once unless --ignore-sigterm. It logs to stdout. It uses the
 // standard library only, so it builds into a FROM scratch image.
 package main
@@ -42,12 +43,17 @@ type config struct {
 }
 
 func main() {
+	// Catch signals before anything else: until a Go program asks for
+	// SIGTERM, the runtime treats it as fatal, and as PID 1 that means exit
+	// code 2 instead of the promised 0.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workload:", err)
 		os.Exit(2)
 	}
-	os.Exit(run(cfg))
+	os.Exit(run(cfg, sigs))
 }
 
 // parseConfig reads the flags, with the environment as their defaults.
@@ -87,21 +93,18 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return cfg, nil
 }
 
-func run(cfg config) int {
+// run does what cfg says and returns the exit code. sigs delivers SIGTERM
+// and SIGINT; with cfg.ignoreSIGTERM, SIGTERM is ignored from here on.
+func run(cfg config, sigs <-chan os.Signal) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
 	if cfg.ignoreSIGTERM {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	sigs := make(chan os.Signal, 1)
-	signals := []os.Signal{syscall.SIGINT}
-	if !cfg.ignoreSIGTERM {
-		signals = append(signals, syscall.SIGTERM)
-	}
-	signal.Notify(sigs, signals...)
 
 	host, _ := os.Hostname()
+	// Tests wait for this line to know the signal disposition is in place.
 	fmt.Printf("workload %s started (pid %d)\n", host, os.Getpid())
 	if cfg.print != "" {
 		fmt.Println(cfg.print)

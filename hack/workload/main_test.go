@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,8 +48,16 @@ func TestParseConfig_RejectsBadValues(t *testing.T) {
 }
 
 func TestRun_ExitAfter_ReturnsExitCode(t *testing.T) {
-	if got := run(config{exitAfter: time.Millisecond, exitCode: 3}); got != 3 {
+	if got := run(config{exitAfter: time.Millisecond, exitCode: 3}, nil); got != 3 {
 		t.Fatalf("exit code %d, want 3", got)
+	}
+}
+
+func TestRun_Signal_ExitsZero(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	if got := run(config{}, sigs); got != 0 {
+		t.Fatalf("exit code %d, want 0", got)
 	}
 }
 

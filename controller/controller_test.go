@@ -1,0 +1,344 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/runtime"
+	"github.com/cubelet/cubelet/runtime/fake"
+	"github.com/cubelet/cubelet/store"
+)
+
+const testImage = "cubelet-workload:latest"
+
+// harness runs a real controller over a real bbolt store and the fake
+// engine.
+type harness struct {
+	t     *testing.T
+	store *store.Bolt
+	rt    *fake.Runtime
+	ctrl  *Controller
+}
+
+func startHarness(t *testing.T, rt *fake.Runtime, workers int, tweak func(*Options)) *harness {
+	t.Helper()
+	st, err := store.OpenDir(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	opts := Options{
+		Backoff: BackoffPolicy{Base: 50 * time.Millisecond, Max: time.Second, Reset: time.Minute},
+		Logger:  slog.New(slog.DiscardHandler),
+		Resync:  time.Hour,
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	ctrl := New(st, rt, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ctrl.Run(ctx, workers) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller Run: %v", err)
+		}
+		st.Close()
+	})
+	select {
+	case <-ctrl.Synced():
+	case <-time.After(10 * time.Second):
+		t.Fatal("caches did not sync")
+	}
+	return &harness{t: t, store: st, rt: rt, ctrl: ctrl}
+}
+
+func (h *harness) put(name string, mutate func(*v1.Task)) *v1.Task {
+	h.t.Helper()
+	task := &v1.Task{ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: []string{v1.FinalizerContainers}},
+		Spec: v1.TaskSpec{Image: testImage}}
+	if mutate != nil {
+		mutate(task)
+	}
+	v1.SetDefaults(task)
+	if errs := v1.ValidateTask(task); len(errs) > 0 {
+		h.t.Fatalf("invalid test task: %v", errs.ToAggregate())
+	}
+	task.Status.State = v1.Pending
+	created, err := h.store.Create(context.Background(), task)
+	if err != nil {
+		h.t.Fatalf("create task %s: %v", name, err)
+	}
+	return created
+}
+
+func (h *harness) get(name string) *v1.Task {
+	h.t.Helper()
+	task, err := h.store.Get(context.Background(), name)
+	if err != nil {
+		h.t.Fatalf("get task %s: %v", name, err)
+	}
+	return task
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
+}
+
+func (h *harness) waitState(name string, want v1.State) *v1.Task {
+	h.t.Helper()
+	var task *v1.Task
+	eventually(h.t, 10*time.Second, fmt.Sprintf("%s to be %s", name, want), func() (bool, string) {
+		t, err := h.store.Get(context.Background(), name)
+		if err != nil {
+			return false, err.Error()
+		}
+		task = t
+		return t.Status.State == want && t.Status.ObservedGeneration == t.Generation,
+			fmt.Sprintf("state %s reason %s message %q gen %d/%d", t.Status.State, t.Status.Reason, t.Status.Message, t.Status.ObservedGeneration, t.Generation)
+	})
+	return task
+}
+
+func (h *harness) containersOf(name string) []runtime.Container {
+	cs, err := h.rt.ListContainers(context.Background(), LabelTask, name)
+	if err != nil {
+		h.t.Fatalf("list containers: %v", err)
+	}
+	return cs
+}
+
+func TestController_PutTask_RunsOneLabelledContainer(t *testing.T) {
+	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
+	created := h.put("web", nil)
+	task := h.waitState("web", v1.Running)
+
+	cs := h.containersOf("web")
+	if len(cs) != 1 {
+		t.Fatalf("containers = %d, want 1", len(cs))
+	}
+	c := cs[0]
+	for k, want := range map[string]string{LabelManaged: "true", LabelTask: "web", LabelTaskUID: string(created.UID), LabelSpecHash: specHash(&created.Spec)} {
+		if c.Labels[k] != want {
+			t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
+		}
+	}
+	if task.Status.ContainerID != c.ID || task.Generation != task.Status.ObservedGeneration {
+		t.Errorf("status = %+v, want containerID %s at generation %d", task.Status, c.ID, task.Generation)
+	}
+}
+
+func TestController_ManyTasksManyWorkers_ExactlyOneContainerEach(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	// A slow inspect makes the container cache lag behind cubelet's own
+	// creates, so re-syncs meet their container by name: adopt, never a
+	// second create.
+	rt.SetLatency(fake.MethodInspectContainer, 20*time.Millisecond)
+	h := startHarness(t, rt, 8, nil)
+	const n = 60
+	for i := 0; i < n; i++ {
+		h.put(fmt.Sprintf("task-%d", i), nil)
+	}
+	for i := 0; i < n; i++ {
+		h.waitState(fmt.Sprintf("task-%d", i), v1.Running)
+	}
+	if got := rt.Len(); got != n {
+		t.Fatalf("engine holds %d containers, want %d", got, n)
+	}
+	if creates := rt.CallCount(fake.MethodCreateContainer); creates < n {
+		t.Fatalf("creates = %d, want at least %d", creates, n)
+	}
+}
+
+func TestController_ExitUnderNever_FailsWithExitCode(t *testing.T) {
+	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
+	h.put("job", func(t *v1.Task) { t.Spec.RestartPolicy = v1.RestartNever })
+	task := h.waitState("job", v1.Running)
+	if err := h.rt.Exit(task.Status.ContainerID, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	task = h.waitState("job", v1.Failed)
+	if task.Status.ExitCode == nil || *task.Status.ExitCode != 3 || task.Status.FinishTime == nil {
+		t.Fatalf("status = %+v, want exit code 3 and a finish time", task.Status)
+	}
+}
+
+func TestController_CrashUnderAlways_RestartsAndCounts(t *testing.T) {
+	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
+	h.put("svc", nil)
+	task := h.waitState("svc", v1.Running)
+	for i := 1; i <= 3; i++ {
+		if err := h.rt.Exit(task.Status.ContainerID, 1, false); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "restart", func() (bool, string) {
+			task = h.get("svc")
+			cs := h.containersOf("svc")
+			return task.Status.RestartCount == int32(i) && len(cs) == 1 && cs[0].Running(),
+				fmt.Sprintf("restartCount %d reason %s", task.Status.RestartCount, task.Status.Reason)
+		})
+	}
+}
+
+func TestController_DesiredCompleted_StopsAndKeepsStopped(t *testing.T) {
+	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
+	h.put("web", nil)
+	task := h.waitState("web", v1.Running)
+	task.Spec.DesiredState = v1.Completed
+	if _, err := h.store.Update(context.Background(), task); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("web", v1.Completed)
+	cs := h.containersOf("web")
+	if len(cs) != 1 || cs[0].Running() {
+		t.Fatalf("containers = %+v, want one stopped", cs)
+	}
+}
+
+func TestController_Delete_RemovesContainersThenObject(t *testing.T) {
+	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
+	h.put("web", nil)
+	h.waitState("web", v1.Running)
+	if _, err := h.store.Delete(context.Background(), "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "task gone", func() (bool, string) {
+		_, err := h.store.Get(context.Background(), "web")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if cs := h.containersOf("web"); len(cs) != 0 {
+		t.Fatalf("containers left: %d", len(cs))
+	}
+}
+
+func TestController_UnmanagedContainer_IsNeverTouched(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	id, err := rt.CreateContainer(context.Background(), runtime.ContainerSpec{
+		Name: "intruder", Image: testImage, Labels: map[string]string{LabelTask: "web", LabelTaskUID: "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHarness(t, rt, 2, nil)
+	h.put("web", nil)
+	h.waitState("web", v1.Running)
+	if _, err := h.store.Delete(context.Background(), "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "task gone", func() (bool, string) {
+		_, err := h.store.Get(context.Background(), "web")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if _, err := rt.InspectContainer(context.Background(), id); err != nil {
+		t.Fatalf("unmanaged container was touched: %v", err)
+	}
+	if rt.CallCount(fake.MethodStopContainer) != 1 {
+		t.Fatalf("stops = %d, want 1 (the managed container only)", rt.CallCount(fake.MethodStopContainer))
+	}
+}
+
+func TestController_FailedPull_ReportsErrImagePullThenBackOff(t *testing.T) {
+	rt := fake.New()
+	rt.FailPull("missing:1", errors.New("manifest unknown"))
+	h := startHarness(t, rt, 2, func(o *Options) { o.RetryBase = 20 * time.Millisecond; o.RetryMax = 100 * time.Millisecond })
+	h.put("bad", func(t *v1.Task) { t.Spec.Image = "missing:1" })
+	seen := map[string]bool{}
+	eventually(t, 10*time.Second, "ImagePullBackOff", func() (bool, string) {
+		task := h.get("bad")
+		seen[task.Status.Reason] = true
+		return task.Status.Reason == ReasonImagePullBackOff, task.Status.Reason
+	})
+	task := h.get("bad")
+	if task.Status.State != v1.Scheduled {
+		t.Errorf("state = %s, want Scheduled", task.Status.State)
+	}
+	rt.FailPull("missing:1", nil)
+	h.waitState("bad", v1.Running)
+}
+
+func TestController_PullPolicyNever_ReportsErrImageNeverPull(t *testing.T) {
+	h := startHarness(t, fake.New(), 1, nil)
+	h.put("never", func(t *v1.Task) { t.Spec.ImagePullPolicy = v1.PullNever })
+	eventually(t, 10*time.Second, "ErrImageNeverPull", func() (bool, string) {
+		task := h.get("never")
+		return task.Status.Reason == ReasonErrImageNeverPull, task.Status.Reason
+	})
+	if pulls := h.rt.Pulls(testImage); pulls != 0 {
+		t.Fatalf("pulls = %d, want 0 under Never", pulls)
+	}
+}
+
+func TestController_ManyTasksOneImage_PullOnce(t *testing.T) {
+	rt := fake.New()
+	rt.SetLatency(fake.MethodPullImage, 200*time.Millisecond)
+	h := startHarness(t, rt, 8, nil)
+	for i := 0; i < 8; i++ {
+		h.put(fmt.Sprintf("p-%d", i), nil)
+	}
+	for i := 0; i < 8; i++ {
+		h.waitState(fmt.Sprintf("p-%d", i), v1.Running)
+	}
+	if pulls := rt.Pulls(testImage); pulls != 1 {
+		t.Fatalf("pulls = %d, want 1", pulls)
+	}
+}
+
+func TestController_OrphanContainer_IsRemoved(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	_, err := rt.CreateContainer(context.Background(), runtime.ContainerSpec{
+		Name: "cubelet-gone-abc", Image: testImage,
+		Labels: map[string]string{LabelManaged: "true", LabelTask: "gone", LabelTaskUID: "u", LabelSpecHash: "abc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHarness(t, rt, 1, nil)
+	eventually(t, 10*time.Second, "orphan removed", func() (bool, string) {
+		n := len(h.containersOf("gone"))
+		return n == 0, fmt.Sprintf("%d left", n)
+	})
+}
+
+func TestController_Shutdown_DrainsAndLeavesContainersRunning(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	st, err := store.OpenDir(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctrl := New(st, rt, Options{Resync: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = ctrl.Run(ctx, 2) }()
+	h := &harness{t: t, store: st, rt: rt, ctrl: ctrl}
+	h.put("web", nil)
+	h.waitState("web", v1.Running)
+	cancel()
+	wg.Wait()
+	cs := h.containersOf("web")
+	if len(cs) != 1 || !cs[0].Running() {
+		t.Fatalf("after shutdown containers = %+v, want one running", cs)
+	}
+}
