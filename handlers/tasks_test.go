@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/store"
 )
 
 func TestPutTask_BadInput_RejectedWithStatus(t *testing.T) {
@@ -299,4 +303,65 @@ func TestRouter_UnknownRouteAndMethod_Status(t *testing.T) {
 			wantStatus(t, resp, data, tt.code, tt.reason)
 		})
 	}
+}
+
+func TestPutTask_ConcurrentCreates_OneCreatedRestUnchanged(t *testing.T) {
+	env := newTestEnv(t)
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, _ := env.request(t, http.MethodPut, "/v1/tasks/web", taskJSON("nginx", nil))
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[http.StatusCreated] != 1 || count[http.StatusOK] != n-1 {
+		t.Errorf("codes %v, want one 201 and %d 200", count, n-1)
+	}
+	if got := env.get(t, "web"); got.Generation != 1 {
+		t.Errorf("generation %d, want 1", got.Generation)
+	}
+}
+
+func TestPutTask_CreateRacesAnotherCreate_RetriedAsUpdate(t *testing.T) {
+	env := newTestEnv(t, func(s *envSetup) {
+		s.wrap = func(st store.Interface) store.Interface { return &missFirstGetStore{Interface: st} }
+	})
+	env.put(t, "web", taskJSON("nginx:1", nil), http.StatusCreated)
+	// The wrapper's next Get misses the task, as if the other create had
+	// not landed yet; the store's AlreadyExists sends the PUT to update.
+	got := env.put(t, "web", taskJSON("nginx:2", nil), http.StatusOK)
+	if got.Spec.Image != "nginx:2" || got.Generation != 2 {
+		t.Errorf("image %q generation %d, want nginx:2 at 2", got.Spec.Image, got.Generation)
+	}
+}
+
+func TestPutTask_StoreFailure_InternalErrorStatus(t *testing.T) {
+	env := newTestEnv(t)
+	if err := env.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, data := env.request(t, http.MethodPut, "/v1/tasks/web", taskJSON("nginx", nil))
+	wantStatus(t, resp, data, http.StatusInternalServerError, metav1.StatusReasonInternalError)
+}
+
+// missFirstGetStore answers NotFound to the second Get only: the first
+// lets the initial create through, the third serves the retry.
+type missFirstGetStore struct {
+	store.Interface
+	gets atomic.Int32
+}
+
+func (s *missFirstGetStore) Get(ctx context.Context, name string) (*v1.Task, error) {
+	if s.gets.Add(1) == 2 {
+		return nil, apierrors.NewNotFound(v1.Resource, name)
+	}
+	return s.Interface.Get(ctx, name)
 }

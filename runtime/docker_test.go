@@ -279,7 +279,7 @@ func TestDocker_StopContainer_HonouringSIGTERM_ExitsZeroPromptly(t *testing.T) {
 	if err := e.d.StopContainer(e.ctx(30*time.Second), id, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > 8*time.Second { // well below the 10s grace
 		t.Errorf("stop took %v; the workload exits on SIGTERM", took)
 	}
 	c := e.waitFor(id, 10*time.Second, "exited", exited)
@@ -297,7 +297,9 @@ func TestDocker_StopContainer_HonouringSIGTERM_ExitsZeroPromptly(t *testing.T) {
 
 func TestDocker_StopContainer_IgnoringSIGTERM_KilledAfterGrace(t *testing.T) {
 	e := newE2E(t)
-	id := e.createAndStart(e.spec("stubborn", "--ignore-sigterm"))
+	spec := e.spec("stubborn", "--ignore-sigterm")
+	spec.StopTimeout = time.Minute // the explicit grace must win over this
+	id := e.createAndStart(spec)
 	e.waitStarted(id)
 
 	const grace = time.Second
@@ -310,7 +312,10 @@ func TestDocker_StopContainer_IgnoringSIGTERM_KilledAfterGrace(t *testing.T) {
 	if c.ExitCode != 137 {
 		t.Errorf("exit code %d, want 137 (SIGKILL)", c.ExitCode)
 	}
-	if took < grace-100*time.Millisecond || took > grace+2*time.Second {
+	// About grace+1s on an idle host; the upper bound leaves room for a
+	// loaded daemon while staying far below the container's StopTimeout.
+	t.Logf("stop with %v grace took %v", grace, took)
+	if took < grace-100*time.Millisecond || took > grace+15*time.Second {
 		t.Errorf("stop took %v, want about the %v grace", took, grace)
 	}
 }

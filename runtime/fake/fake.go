@@ -16,7 +16,6 @@ package fake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -75,17 +74,16 @@ type Runtime struct {
 	now     func() time.Time
 	latency map[string]time.Duration // by method; "" applies to all
 
-	seq        uint64
-	byID       map[string]*entry
-	byName     map[string]*entry
-	images     map[string]bool
-	pullErrs   map[string]error
-	pulls      map[string]int
-	calls      map[string]int
-	hostPorts  map[string]string // "proto/port" -> container ID
-	nextPort   int
-	subs       map[*subscriber]struct{}
-	eventsSeen uint64
+	seq       uint64
+	byID      map[string]*entry
+	byName    map[string]*entry
+	images    map[string]bool
+	pullErrs  map[string]error
+	pulls     map[string]int
+	calls     map[string]int
+	hostPorts map[string]string // "proto/port" -> container ID
+	nextPort  int
+	subs      map[*subscriber]struct{}
 }
 
 type entry struct {
@@ -572,7 +570,6 @@ func portKey(proto string, port int) string { return fmt.Sprintf("%s/%d", proto,
 // emit hands an event to every matching subscriber without waiting; a
 // subscriber whose buffer is full is ended with ErrEventsOverflow.
 func (r *Runtime) emit(e *entry, action runtime.EventAction) {
-	r.eventsSeen++
 	if len(r.subs) == 0 {
 		return
 	}
@@ -653,7 +650,3 @@ func tailLines(s string, n int) string {
 	}
 	return strings.Join(lines, "")
 }
-
-var errClosed = errors.New("fake runtime closed")
-
-var _ = errClosed
