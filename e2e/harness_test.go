@@ -73,6 +73,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	image := testimage.Require(t)
+	testimage.LockHost(t)
 	docker, err := runtime.NewDocker("")
 	if err != nil {
 		t.Fatalf("docker client: %v", err)

@@ -1,7 +1,7 @@
 package handlers
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kjson "sigs.k8s.io/json"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 )
@@ -19,24 +20,28 @@ const maxBodyBytes = 1 << 20
 // taskGroupKind names tasks in Invalid errors ("Task.cubelet \"x\" is invalid").
 var taskGroupKind = schema.GroupKind{Group: v1.SchemeGroupVersion.Group, Kind: v1.KindTask}
 
-// decodeTask reads exactly one JSON Task from r. Unknown fields, wrong types
-// and anything after the object are 400 BadRequest; a body cut off by
-// http.MaxBytesReader is 413. Every error it returns is an apierrors status
-// error, so the caller renders it as is.
+// decodeTask reads exactly one JSON Task from r, the way the Kubernetes API
+// server reads a body: with sigs.k8s.io/json, whose keys match field names
+// case-sensitively ("Spec" is not "spec"), and strictly, so unknown and
+// duplicate fields are 400 BadRequest rather than silently dropped or
+// overwritten. Wrong types and anything after the object are 400 too; a body
+// cut off by http.MaxBytesReader is 413. Every error it returns is an
+// apierrors status error, so the caller renders it as is.
 func decodeTask(r io.Reader) (*v1.Task, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var t v1.Task
-	if err := dec.Decode(&t); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return nil, decodeError(err)
 	}
-	// One object per body: a second value, or garbage, is an error rather
-	// than something silently dropped.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
-			return nil, apierrors.NewBadRequest("request body must contain a single JSON object")
-		}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, decodeError(io.EOF)
+	}
+	var t v1.Task
+	strict, err := kjson.UnmarshalStrict(data, &t, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err != nil {
 		return nil, decodeError(err)
+	}
+	if len(strict) > 0 {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("decoding task: %v", errors.Join(strict...)))
 	}
 	return &t, nil
 }

@@ -21,7 +21,8 @@ import (
 const EventBuffer = 1024
 
 // Events streams events of containers that carry labelKey=labelValue (of all
-// containers when labelKey is empty), from the moment of the call. Every
+// containers when labelKey is empty), from the moment of the call, including
+// those the daemon emits before it has registered the subscription. Every
 // container action is passed on; Action is the first word of Docker's action
 // ("exec_start: sh" becomes "exec_start", "health_status: healthy"
 // "health_status"). Labels are the event's attributes: the container's labels
@@ -36,8 +37,14 @@ func (d *Docker) Events(ctx context.Context, labelKey, labelValue string) (<-cha
 	if labelKey != "" {
 		args.Add("label", labelKey+"="+labelValue)
 	}
+	// The client returns before the daemon has registered the subscription,
+	// so an event in between would be lost, and "subscribe, then list"
+	// would have a hole. Asking for events since the call closes it: the
+	// daemon replays what it logged from that instant on.
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
 	streamCtx, cancel := context.WithCancel(ctx)
-	msgs, errs := d.cli.Events(streamCtx, events.ListOptions{Filters: args})
+	msgs, errs := d.cli.Events(streamCtx, events.ListOptions{Since: since, Filters: args})
 
 	out := make(chan Event, EventBuffer)
 	errc := make(chan error, 1)

@@ -473,3 +473,30 @@ func TestDocker_ContainerLogs_Follow_StreamsNewLinesUntilClosed(t *testing.T) {
 	for range lines { // the reader ends once closed
 	}
 }
+
+func TestDocker_Events_StartAtTheCall_NoOlderEvents(t *testing.T) {
+	e := newE2E(t)
+	ctx := e.ctx(30 * time.Second)
+	before, err := e.d.CreateContainer(ctx, e.spec("before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, errs := e.d.Events(ctx, runLabel, e.run)
+	after, err := e.d.CreateContainer(ctx, e.spec("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.ContainerID == before {
+			t.Fatalf("replayed an event from before the call: %+v", ev)
+		}
+		if ev.ContainerID != after || ev.Action != runtime.EventCreate {
+			t.Fatalf("first event %+v, want create of %s", ev, after)
+		}
+	case err := <-errs:
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("no create event")
+	}
+}

@@ -36,3 +36,8 @@ func uidMismatch(name string, want, have types.UID) error {
 func tooOld(rv, oldest int64) error {
 	return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", rv, oldest))
 }
+
+func beingDeleted(name string) error {
+	return apierrors.NewConflict(v1.Resource, name,
+		fmt.Errorf("the task is being deleted; its spec can no longer change"))
+}

@@ -79,7 +79,8 @@ func createTask(in *v1.Task) mutation {
 // generation counts spec changes only, so the controller can tell "the
 // user asked for something new" from metadata edits. An update that
 // changes nothing is not written: no revision is spent and watchers are
-// not woken. Removing the last finalizer of a task being deleted removes
+// not woken. A spec change to a task being deleted is a Conflict: the
+// task is on its way out. Removing the last finalizer of a task being deleted removes
 // the task, as in Kubernetes.
 func updateTask(in *v1.Task) mutation {
 	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
@@ -95,6 +96,12 @@ func updateTask(in *v1.Task) mutation {
 			!apiequality.Semantic.DeepEqual(stored.Finalizers, in.Finalizers)
 		if !specChanged && !metaChanged {
 			return unchanged(stored)
+		}
+		if specChanged && stored.DeletionTimestamp != nil {
+			// The controller is tearing the containers down; a new spec
+			// would be half applied and then deleted. Metadata (the
+			// finalizer the controller releases) may still change.
+			return outcome{}, beingDeleted(in.Name)
 		}
 		given := in.DeepCopy()
 		t := stored.DeepCopy()
