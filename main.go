@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cubelet/cubelet/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,6 +24,7 @@ func main() {
 	}
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newVersionCommand())
+	cli.AddCommands(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -105,7 +105,8 @@ func serve(ctx context.Context, f serveFlags) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ctrl := controller.New(tasks, docker, controller.Options{
+	timedTasks := store.WithWriteMetrics(tasks, reg)
+	ctrl := controller.New(timedTasks, docker, controller.Options{
 		Resync:       f.resync,
 		Backoff:      controller.BackoffPolicy{Base: f.backoffBase, Max: f.backoffMax, Reset: f.backoffReset, Jitter: 0.1},
 		Logger:       logger,
@@ -113,9 +114,10 @@ func serve(ctx context.Context, f serveFlags) error {
 		QueueMetrics: controller.NewQueueMetricsProvider(reg),
 		DrainTimeout: f.drainTimeout,
 	})
+	reg.MustRegister(ctrl.TaskStateCollector())
 
 	router := handlers.NewRouter(handlers.Config{
-		Store:   tasks,
+		Store:   timedTasks,
 		Logs:    docker,
 		Ready:   readiness(ctrl, docker),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),

@@ -70,6 +70,9 @@ type restartRecord struct {
 	Restarted bool
 	// Jitter is drawn once per exit, so the retry time is stable.
 	Jitter float64
+	// Started is the container cubelet last created and started: a sync
+	// that still sees it "created" is reading a cache that lags behind.
+	Started string
 }
 
 // restartTracker holds a restartRecord per task UID.

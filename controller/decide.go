@@ -138,6 +138,8 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 	switch {
 	case c.State == runtime.StateRemoving:
 		return prev // the engine is removing it; its destroy event brings us back
+	case c.State == runtime.StateCreated && o.restart.Started == c.ID:
+		return prev // cubelet started it already; the start event is on its way
 	case c.State == runtime.StateCreated:
 		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, why: "container created but not started"})
 		p.status.Reason, p.status.Message = ReasonCreating, ""

@@ -120,6 +120,15 @@ func TestDecide_Table(t *testing.T) {
 			want:       want{actions: []actionKind{actionStart}, state: v1.Scheduled, reason: ReasonCreating},
 		},
 		{
+			name:       "created container cubelet already started waits for the start event",
+			task:       newTestTask(state(v1.Scheduled)),
+			containers: one(runtime.StateCreated),
+			record: func(_ *v1.Task, cs []runtime.Container) restartRecord {
+				return restartRecord{Started: cs[0].ID}
+			},
+			want: want{state: v1.Scheduled},
+		},
+		{
 			name:       "running container is observed as Running",
 			task:       newTestTask(state(v1.Scheduled)),
 			containers: one(runtime.StateRunning),

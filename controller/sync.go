@@ -45,10 +45,13 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 
 	for _, a := range p.actions {
 		start := time.Now()
-		kind, err := c.execute(ctx, task, a)
+		kind, started, err := c.execute(ctx, task, a)
 		c.logAction(name, kind, a, trigger, time.Since(start), err)
 		if err != nil {
 			return syncResult{}, c.recordFailure(ctx, task, err)
+		}
+		if started != "" {
+			p.restart.Started = started
 		}
 	}
 
