@@ -125,8 +125,13 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 			spec: containerSpec(task, hash), why: "no container for spec " + hash})
 		clearContainer(&p.status)
 		if prev == v1.Running && !newRun {
-			// Removed from outside mid-run: recreating it is a restart.
-			p.status.RestartCount++
+			// Removed from outside mid-run: recreating it is a restart,
+			// counted once. A status already saying ContainerMissing has
+			// counted it; the container cache just has not seen the
+			// replacement yet (the create meets it as a name conflict).
+			if task.Status.Reason != ReasonContainerMissing {
+				p.status.RestartCount++
+			}
 			p.status.Reason, p.status.Message = ReasonContainerMissing, "container disappeared; recreating it"
 			return v1.Running
 		}

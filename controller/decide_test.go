@@ -207,6 +207,14 @@ func TestDecide_Table(t *testing.T) {
 			want:       want{actions: []actionKind{actionCreate}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 2},
 		},
 		{
+			name: "a recreate already counted is not counted again while the cache lags",
+			task: newTestTask(restartCount(2), func(t *v1.Task) {
+				t.Status.Reason = ReasonContainerMissing
+			}),
+			containers: none,
+			want:       want{actions: []actionKind{actionCreate}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 2},
+		},
+		{
 			name:       "finished run without container stays finished",
 			task:       newTestTask(policy(v1.RestartNever), state(v1.Completed)),
 			containers: none,

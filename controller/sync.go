@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/runtime"
@@ -141,10 +142,18 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, err error
 	return err
 }
 
+// writeStatus writes the status decide computed from task. When the write
+// loses a race (the stored task moved on since the cache copy), the status
+// is re-applied to the stored task as long as its spec is the one decided
+// on, carrying the restarts this sync made: actions already happened, and a
+// restart they counted must not be lost to a retry.
 func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) error {
 	updated := task.DeepCopy()
 	updated.Status = status
 	stored, err := c.store.UpdateStatus(ctx, updated)
+	if apierrors.IsConflict(err) {
+		stored, err = c.reapplyStatus(ctx, task, status)
+	}
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -153,6 +162,27 @@ func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.T
 	}
 	c.statuses.wrote(task.Name, stored.ResourceVersion)
 	return nil
+}
+
+func (c *Controller) reapplyStatus(ctx context.Context, decidedOn *v1.Task, status v1.TaskStatus) (*v1.Task, error) {
+	var stored *v1.Task
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh, err := c.store.Get(ctx, decidedOn.Name)
+		if err != nil {
+			return err
+		}
+		if fresh.UID != decidedOn.UID || fresh.Generation != decidedOn.Generation {
+			// The spec moved on: decide again rather than write a status
+			// about the old one.
+			return fmt.Errorf("task %s changed while reconciling", decidedOn.Name)
+		}
+		next := *status.DeepCopy()
+		next.RestartCount = fresh.Status.RestartCount + (status.RestartCount - decidedOn.Status.RestartCount)
+		fresh.Status = next
+		stored, err = c.store.UpdateStatus(ctx, fresh)
+		return err
+	})
+	return stored, err
 }
 
 // finalize releases the finalizer of a deleted task whose containers are

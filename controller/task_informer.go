@@ -15,6 +15,7 @@ import (
 
 // TaskStore is what the controller needs of the task store.
 type TaskStore interface {
+	Get(ctx context.Context, name string) (*v1.Task, error)
 	List(ctx context.Context, selector labels.Selector) (*v1.TaskList, error)
 	Watch(ctx context.Context, resourceVersion string) (watch.Interface, error)
 	Update(ctx context.Context, task *v1.Task) (*v1.Task, error)

@@ -132,9 +132,13 @@ func TestE2E_IgnoresSIGTERM_KilledAfterGracePeriod(t *testing.T) {
 	if took > 6*time.Second {
 		t.Fatalf("stopped after %s, want about 2s", took)
 	}
-	done := c.waitFor("stubborn", "Completed", 30*time.Second, func(t *v1.Task) bool { return t.Status.State == v1.Completed })
-	if done.Status.ExitCode == nil || *done.Status.ExitCode != 137 {
-		t.Errorf("exitCode = %v, want 137 (SIGKILL)", done.Status.ExitCode)
+	// The status says Completed as soon as the stop returns; the exit code
+	// follows with the container's die event.
+	done := c.waitFor("stubborn", "Completed with an exit code", 30*time.Second, func(t *v1.Task) bool {
+		return t.Status.State == v1.Completed && t.Status.ExitCode != nil
+	})
+	if *done.Status.ExitCode != 137 {
+		t.Errorf("exitCode = %d, want 137 (SIGKILL)", *done.Status.ExitCode)
 	}
 }
 
