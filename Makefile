@@ -35,6 +35,13 @@ e2e: docker image
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTask$$' -fuzztime $(FUZZTIME) ./handlers/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTaskEvent$$' -fuzztime $(FUZZTIME) ./handlers/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateTask$$' -fuzztime $(FUZZTIME) ./apis/v1/
+
+## soak: the long reliability variants (kill -9 over 100 tasks in 5 rounds, ...)
+## and a minute of fuzzing per target. See docs/reliability.md.
+soak: docker image
+	CUBELET_SOAK=1 $(GOTEST) -v -run 'TestE2E_(Crash|EventStreamCut|Tampering|SIGTERMDuringHeavyReconcile|Security)' ./e2e/
+	$(MAKE) fuzz FUZZTIME=60s
 
 bench: docker image
 	bash hack/bench.sh

@@ -85,7 +85,7 @@ func (o *getOptions) printOne(ctx context.Context, c *Client, out io.Writer, nam
 	case outputJSON, outputYAML:
 		return printObject(out, o.output, withTypeMeta(t), false)
 	default:
-		p := &tablePrinter{w: out}
+		p := newTablePrinter(out)
 		return o.printTasks(p, []v1.Task{*t}, true)
 	}
 }
@@ -103,7 +103,7 @@ func (o *getOptions) printList(ctx context.Context, c *Client, out, errOut io.Wr
 		_, err := fmt.Fprintln(errOut, "No tasks found.")
 		return err
 	}
-	return o.printTasks(&tablePrinter{w: out}, l.Items, true)
+	return o.printTasks(newTablePrinter(out), l.Items, true)
 }
 
 // printTasks writes tasks in the table or name format, with the header
@@ -134,7 +134,7 @@ func (o *getOptions) printTasks(p *tablePrinter, tasks []v1.Task, header bool) e
 // longer reaches back to the last revision seen, it lists again and
 // carries on.
 func (o *getOptions) runWatch(ctx context.Context, c *Client, out io.Writer, name string) error {
-	p := &tablePrinter{w: out}
+	p := newTablePrinter(out)
 	header := o.output == outputTable || o.output == outputWide
 	for {
 		l, err := c.List(ctx, o.selector)

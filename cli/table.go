@@ -125,6 +125,13 @@ type tablePrinter struct {
 
 const columnGap = 3
 
+// newTablePrinter returns the printer of get's table. STATE starts as wide
+// as its widest value, so the rows of a watch do not shift as a task goes
+// from Pending to Terminating.
+func newTablePrinter(w io.Writer) *tablePrinter {
+	return &tablePrinter{w: w, widths: []int{0, len("Terminating")}}
+}
+
 // print writes rows (the first may be the header), widening columns to
 // fit them all first.
 func (p *tablePrinter) print(rows ...[]string) error {

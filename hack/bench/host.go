@@ -31,6 +31,8 @@ type host struct {
 	cfg    config
 	docker *runtime.Docker
 	http   *http.Client
+	// watchClient has no timeout: watches last as long as their context.
+	watchClient *http.Client
 }
 
 func newHost(cfg config) (*host, error) {
@@ -42,7 +44,7 @@ func newHost(cfg config) (*host, error) {
 		return nil, err
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-	return &host{cfg: cfg, docker: d, http: &http.Client{Transport: tr, Timeout: time.Minute}}, nil
+	return &host{cfg: cfg, docker: d, http: &http.Client{Transport: tr, Timeout: time.Minute}, watchClient: &http.Client{Transport: tr}}, nil
 }
 
 func (h *host) close() { h.docker.Close() }

@@ -48,6 +48,7 @@ type config struct {
 	n           int // converge: tasks and raw containers
 	concurrency int // converge: concurrent API clients and raw Engine API callers
 	workers     int // cubelet --workers
+	inWorkers   int // in process: controller workers
 	rounds      int // converge: ABBA rounds (1 = raw, cubelet; 2 = raw, cubelet, cubelet, raw)
 	react       int // react: kills of each kind
 	tasks       int // in process, API list, start-up: stored tasks
@@ -56,6 +57,8 @@ type config struct {
 	only        map[string]bool
 	out         string
 	workDir     string
+	cpuProfile  string
+	memProfile  string
 }
 
 var sections = []string{"converge", "react", "startup", "inprocess", "api"}
@@ -68,6 +71,7 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 100, "converge: tasks and raw containers")
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "converge: concurrent callers on both sides")
 	flag.IntVar(&cfg.workers, "workers", 16, "cubelet --workers")
+	flag.IntVar(&cfg.inWorkers, "inprocess-workers", 8, "in process: controller workers")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "converge: 1 = raw then cubelet; 2 = raw, cubelet, cubelet, raw")
 	flag.IntVar(&cfg.react, "react", 30, "react: kills of each kind")
 	flag.IntVar(&cfg.tasks, "tasks", 10000, "in process, API list and start-up: stored tasks")
@@ -75,6 +79,8 @@ func main() {
 	flag.IntVar(&cfg.puts, "puts", 10000, "API: PUTs per measurement")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run ("+strings.Join(sections, ",")+"); empty runs all")
 	flag.StringVar(&cfg.out, "out", "docs/benchmarks.md", "markdown report to write; empty writes none")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process sections to this file")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile of the converged in-process controller to this file")
 	flag.Parse()
 	if only != "" {
 		cfg.only = map[string]bool{}
@@ -131,6 +137,7 @@ func run(cfg config) error {
 		if err := h.clean(ctx); err != nil {
 			return err
 		}
+		logf("host locked and clean")
 		defer func() {
 			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer ccancel()

@@ -52,3 +52,8 @@ func ms(d time.Duration) string {
 
 // secs formats a duration in seconds.
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// deltaMs formats a signed difference in milliseconds.
+func deltaMs(d time.Duration) string {
+	return fmt.Sprintf("%+.1f ms", float64(d)/float64(time.Millisecond))
+}

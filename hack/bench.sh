@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs cubelet's benchmarks (hack/bench): converge and remove against raw
+# Docker, reaction to killed containers, the controller in process, the API
+# and start-up. Prints a table and writes docs/benchmarks.md. `make bench`
+# builds the workload image and makes sure Docker runs before calling this.
+#
+# Environment (defaults in brackets):
+#   BENCH_N        converge: tasks and raw containers [100]
+#   BENCH_REACT    react: kills of each kind [30]
+#   BENCH_TASKS    in process, list and start-up: stored tasks [10000]
+#   BENCH_ROUNDS   converge: 2 = raw, cubelet, cubelet, raw; 1 = raw, cubelet [2]
+#   BENCH_ONLY     comma-separated sections: converge,react,startup,inprocess,api [all]
+#   BENCH_OUT      report to write; empty for none [docs/benchmarks.md]
+#   BENCH_QUICK=1  a CI-speed run: N=30, 10 kills, 1 round, 2000 tasks, no report
+#
+# It takes the Docker host lock the end-to-end tests take, and removes every
+# container labelled io.cubelet.managed=true before and after: never run it
+# against a Docker host whose cubelet-managed containers matter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${BENCH_QUICK:-}" == 1 ]]; then
+  : "${BENCH_N:=30}" "${BENCH_REACT:=10}" "${BENCH_ROUNDS:=1}" "${BENCH_TASKS:=2000}"
+  BENCH_OUT="${BENCH_OUT-}"
+fi
+
+mkdir -p _output/bench
+# The binary under test is built as shipped: no -race.
+go build -o _output/bench/cubelet .
+go build -o _output/bench/bench ./hack/bench
+
+exec _output/bench/bench \
+  -cubelet _output/bench/cubelet \
+  -n "${BENCH_N:-100}" \
+  -react "${BENCH_REACT:-30}" \
+  -tasks "${BENCH_TASKS:-10000}" \
+  -puts "${BENCH_TASKS:-10000}" \
+  -rounds "${BENCH_ROUNDS:-2}" \
+  -only "${BENCH_ONLY:-}" \
+  -out "${BENCH_OUT-docs/benchmarks.md}"
