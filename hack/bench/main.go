@@ -32,6 +32,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/cubelet/cubelet/hack/hostlock"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -120,8 +121,8 @@ func run(cfg config) error {
 
 	// Others' end-to-end tests take this lock too; holding it for the whole
 	// run also keeps their load off the in-process figures.
-	logf("taking the Docker host lock %s", hostLockPath())
-	unlock, err := lockHost(ctx)
+	logf("taking the Docker host lock %s", hostlock.DockerHost())
+	unlock, err := hostlock.Acquire(ctx, hostlock.DockerHost())
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,7 @@ package testimage
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"github.com/cubelet/cubelet/hack/hostlock"
 	"testing"
 	"time"
 )
@@ -17,7 +16,7 @@ func LockHost(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	unlock, err := lock(ctx, filepath.Join(os.TempDir(), "cubelet-docker-host.lock"))
+	unlock, err := hostlock.Acquire(ctx, hostlock.DockerHost())
 	if err != nil {
 		t.Fatalf("lock the Docker host for this test: %v", err)
 	}

@@ -14,12 +14,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cubelet/cubelet/hack/hostlock"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -37,7 +37,7 @@ func Ensure(ctx context.Context, tag string) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, filepath.Join(os.TempDir(), "cubelet-testimage.lock"))
+	unlock, err := hostlock.Acquire(ctx, filepath.Join(os.TempDir(), "cubelet-testimage.lock"))
 	if err != nil {
 		return err
 	}
@@ -102,27 +102,3 @@ func buildScript(ctx context.Context) (string, error) {
 
 // lock takes an exclusive flock on path, waiting for it until ctx ends. The
 // lock is per open file, so it excludes goroutines of this process too.
-func lock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("test image lock: %w", err)
-	}
-	acquired := make(chan error, 1)
-	go func() { acquired <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-acquired:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("test image lock: %w", err)
-		}
-		return func() { f.Close() }, nil // closing the file releases the lock
-	case <-ctx.Done():
-		// Closing the file cannot interrupt a blocked flock; let the waiting
-		// goroutine take the lock and release it again when it gets it.
-		go func() {
-			<-acquired
-			f.Close()
-		}()
-		return nil, fmt.Errorf("test image lock: %w", ctx.Err())
-	}
-}

@@ -3,7 +3,6 @@ package testimage
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -29,21 +28,3 @@ func TestEnsure_ConcurrentCallsAllSucceed(t *testing.T) {
 	}
 }
 
-func TestLock_WaitsForHolderAndHonoursContext(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lock")
-	unlock, err := lock(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := lock(ctx, path); err == nil {
-		t.Fatal("second lock acquired while the first is held")
-	}
-	unlock()
-	unlock2, err := lock(context.Background(), path)
-	if err != nil {
-		t.Fatalf("lock after release: %v", err)
-	}
-	unlock2()
-}
