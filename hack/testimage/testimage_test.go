@@ -27,4 +27,3 @@ func TestEnsure_ConcurrentCallsAllSucceed(t *testing.T) {
 		t.Fatalf("image %s missing after Ensure: %v: %s", tag, err, out)
 	}
 }
-
