@@ -169,6 +169,8 @@ func (w *containerWatch) run(ctx context.Context) {
 		defer timer.Stop()
 		expire = timer.C
 	}
+	backlog := newEventBacklog()
+	go w.drain(backlog)
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,22 +181,53 @@ func (w *containerWatch) run(ctx context.Context) {
 			w.lw.log.Debug("container watch expired: relisting", "resync", w.lw.resync)
 			w.send(expiredEvent("periodic relist"))
 			return
-		case err := <-w.sub.errs:
-			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-				w.lw.metrics.observeStreamDrop()
-				w.lw.log.Warn("docker event stream ended: will reconnect and relist", "error", err)
+		case <-backlog.ready:
+			events, ended, err := backlog.take()
+			for _, ev := range events {
+				w.lw.metrics.observeEvent(ev.Action)
+				if out, ok := w.observe(ctx, ev); ok && !w.send(out) {
+					return
+				}
 			}
-			w.send(expiredEvent("event stream ended"))
+			if ended {
+				if ctx.Err() == nil && err != nil && !errors.Is(err, context.Canceled) {
+					w.lw.metrics.observeStreamDrop()
+					w.lw.log.Warn("docker event stream ended: will reconnect and relist", "error", err)
+				}
+				w.send(expiredEvent("event stream ended"))
+				return
+			}
+		}
+	}
+}
+
+// drain moves the engine's events into the backlog as fast as they come.
+func (w *containerWatch) drain(backlog *eventBacklog) {
+	for {
+		select {
+		case <-w.done:
+			return
+		case err := <-w.sub.errs:
+			// Events sent before the error may still be buffered.
+			for {
+				select {
+				case ev, ok := <-w.sub.events:
+					if ok {
+						backlog.add(ev)
+						continue
+					}
+				default:
+				}
+				break
+			}
+			backlog.end(err)
 			return
 		case ev, ok := <-w.sub.events:
 			if !ok {
-				w.send(expiredEvent("event stream closed"))
+				backlog.end(errors.New("event stream closed"))
 				return
 			}
-			w.lw.metrics.observeEvent(ev.Action)
-			if out, ok := w.observe(ctx, ev); ok && !w.send(out) {
-				return
-			}
+			backlog.add(ev)
 		}
 	}
 }

@@ -142,9 +142,9 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 
 	switch {
 	case c.State == runtime.StateRemoving:
-		return prev // the engine is removing it; its destroy event brings us back
+		return waiting(prev, newRun) // the engine is removing it; its destroy event brings us back
 	case c.State == runtime.StateCreated && o.restart.Started == c.ID:
-		return prev // cubelet started it already; the start event is on its way
+		return waiting(prev, newRun) // cubelet started it already; the start event is on its way
 	case c.State == runtime.StateCreated:
 		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, why: "container created but not started"})
 		p.status.Reason, p.status.Message = ReasonCreating, ""
@@ -165,7 +165,7 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 	// The container has exited.
 	if o.restart.Restarted && o.restart.Exit.Equal(c.FinishedAt) {
 		// cubelet started it again already; the cache has not seen it yet.
-		return prev
+		return waiting(prev, newRun)
 	}
 	if newRun {
 		p.restart = restartRecord{Exit: c.FinishedAt, Restarted: true}
@@ -208,6 +208,15 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 	p.status.RestartCount++
 	p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 	return v1.Running
+}
+
+// waiting is the state while the container cache catches up with what
+// cubelet did: unchanged, except that a new run has begun.
+func waiting(prev v1.State, newRun bool) v1.State {
+	if newRun {
+		return v1.Scheduled
+	}
+	return prev
 }
 
 // decideStopped handles spec.desiredState Completed: stop and keep stopped.

@@ -484,3 +484,15 @@ func equalKinds(a, b []actionKind) bool {
 	}
 	return true
 }
+
+func TestDecide_NewRunObservedRunning_RecordsTheStepThroughScheduled(t *testing.T) {
+	task := newTestTask(fresh())
+	p := decide(observation{task: task, containers: []runtime.Container{ctr(task, runtime.StateRunning)}, now: t0, backoff: testPolicy()})
+	var got []string
+	for _, tr := range p.status.Transitions {
+		got = append(got, string(tr.From)+">"+string(tr.To))
+	}
+	if p.status.State != v1.Running || len(got) != 2 || got[0] != "Pending>Scheduled" || got[1] != "Scheduled>Running" {
+		t.Fatalf("state %s transitions %v, want Running via Pending>Scheduled, Scheduled>Running", p.status.State, got)
+	}
+}

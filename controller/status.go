@@ -84,13 +84,14 @@ func setState(s *v1.TaskStatus, prev, target v1.State, newRun bool, now time.Tim
 		return
 	}
 	s.State = target
-	if prev == target && !newRun {
-		return
+	if newRun && prev != v1.Scheduled && target != v1.Scheduled {
+		// The run began in Scheduled even when no status said so.
+		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: v1.Scheduled, Reason: "NewRun", Time: *metaTime(now)})
+		prev = v1.Scheduled
 	}
-	if prev == target {
-		return
+	if prev != target {
+		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: target, Reason: s.Reason, Time: *metaTime(now)})
 	}
-	s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: target, Reason: s.Reason, Time: *metaTime(now)})
 	if n := len(s.Transitions); n > maxTransitions {
 		s.Transitions = append([]v1.Transition(nil), s.Transitions[n-maxTransitions:]...)
 	}

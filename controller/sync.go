@@ -44,6 +44,7 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 	}
 	p := decide(obs)
 
+	created := false
 	for _, a := range p.actions {
 		start := time.Now()
 		kind, started, err := c.execute(ctx, task, a)
@@ -54,6 +55,7 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		if started != "" {
 			p.restart.Started = started
 		}
+		created = created || (kind == actionCreate && started != "")
 	}
 
 	if task == nil {
@@ -64,6 +66,12 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		return syncResult{}, c.finalize(ctx, task)
 	}
 	changed := !equality.Semantic.DeepEqual(task.Status, p.status)
+	if changed && created && transient(task, p.status) {
+		// The container's start event follows at once and its sync writes
+		// Running; writing "creating" in between would double the store
+		// writes of every new task for a state no one waits on.
+		changed = false
+	}
 	if changed {
 		if err := c.writeStatus(ctx, task, p.status); err != nil {
 			return syncResult{}, err
@@ -78,6 +86,13 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 			"state", p.status.State, "reason", p.status.Reason, "result", "ok")
 	}
 	return syncResult{requeueAfter: p.requeueAfter}, nil
+}
+
+// transient reports whether status only says "a fresh container is being
+// created" and counts nothing that a later write could lose.
+func transient(task *v1.Task, status v1.TaskStatus) bool {
+	return status.State == v1.Scheduled && status.Reason == ReasonCreating &&
+		status.RestartCount == task.Status.RestartCount
 }
 
 // cachedTask reads the task informer's cache; nil when the task is gone.
