@@ -61,6 +61,9 @@ type containerListerWatcher struct {
 
 	// base is the controller's context; subscriptions outlive List calls.
 	base context.Context
+	// cached is the informer's store, read to tell which containers went
+	// away while the event stream was down.
+	cached cache.Store
 
 	revision atomic.Int64
 	mu       sync.Mutex
@@ -153,16 +156,17 @@ type containerWatch struct {
 
 func (w *containerWatch) ResultChan() <-chan watch.Event { return w.result }
 
+// Stop ends the watch; run cancels the subscription on its way out.
 func (w *containerWatch) Stop() {
 	w.stopOnce.Do(func() {
 		close(w.done)
-		w.sub.cancel()
 	})
 }
 
 func (w *containerWatch) run(ctx context.Context) {
 	defer close(w.result)
-	defer w.sub.cancel()
+	sub := w.sub
+	defer func() { sub.cancel() }()
 	var expire <-chan time.Time
 	if w.lw.resync > 0 {
 		timer := time.NewTimer(w.lw.resync)
@@ -170,7 +174,8 @@ func (w *containerWatch) run(ctx context.Context) {
 		expire = timer.C
 	}
 	backlog := newEventBacklog()
-	go w.drain(backlog)
+	go w.drain(sub, backlog)
+	var lastResume time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,29 +194,89 @@ func (w *containerWatch) run(ctx context.Context) {
 					return
 				}
 			}
-			if ended {
-				if ctx.Err() == nil && err != nil && !errors.Is(err, context.Canceled) {
-					w.lw.metrics.observeStreamDrop()
-					w.lw.log.Warn("docker event stream ended: will reconnect and relist", "error", err)
-				}
+			if !ended {
+				continue
+			}
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return
+			}
+			w.lw.metrics.observeStreamDrop()
+			w.lw.log.Warn("docker event stream ended: will reconnect and relist", "error", err)
+			next, ok := w.resume(ctx, lastResume)
+			lastResume = time.Now()
+			if !ok {
+				// The engine is not answering: let the reflector relist
+				// with its back-off.
 				w.send(expiredEvent("event stream ended"))
 				return
 			}
+			sub.cancel()
+			sub = next
+			backlog = newEventBacklog()
+			go w.drain(sub, backlog)
 		}
 	}
 }
 
+// resume resubscribes, then relists, in place: every listed container is
+// sent as Modified and every cached one the engine no longer has as
+// Deleted, so the watch goes on without waiting for the reflector's relist
+// back-off. It reports false when the engine does not answer, or when the
+// last resume was under a second ago (a stream that keeps breaking is left
+// to the reflector's back-off rather than retried hot).
+func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*subscription, bool) {
+	if time.Since(lastResume) < time.Second {
+		return nil, false
+	}
+	subCtx, cancel := context.WithCancel(w.lw.base)
+	events, errs := w.lw.runtime.Events(subCtx, LabelManaged, managedValue)
+	containers, err := w.lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
+	if err != nil {
+		cancel()
+		w.lw.log.Warn("relist after the event stream ended failed: the informer will relist", "error", err)
+		return nil, false
+	}
+	w.lw.metrics.observeRelist()
+	rv := w.lw.nextRevision()
+	listed := make(map[string]bool, len(containers))
+	for _, c := range containers {
+		listed[c.ID] = true
+		if !w.send(watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, "")}) {
+			cancel()
+			return nil, false
+		}
+	}
+	gone := 0
+	if w.lw.cached != nil {
+		for _, obj := range w.lw.cached.List() {
+			oc, ok := obj.(*ObservedContainer)
+			if !ok || listed[oc.Name] {
+				continue
+			}
+			tombstone := oc.DeepCopy()
+			tombstone.ResourceVersion, tombstone.LastEvent = rv, ""
+			if !w.send(watch.Event{Type: watch.Deleted, Object: tombstone}) {
+				cancel()
+				return nil, false
+			}
+			gone++
+		}
+	}
+	w.lw.log.Info("listed containers", "count", len(containers), "gone", gone, "revision", rv, "resubscribed", true)
+	return &subscription{revision: rv, events: events, errs: errs, cancel: cancel}, true
+}
+
 // drain moves the engine's events into the backlog as fast as they come.
-func (w *containerWatch) drain(backlog *eventBacklog) {
+func (w *containerWatch) drain(sub *subscription, backlog *eventBacklog) {
 	for {
 		select {
 		case <-w.done:
 			return
-		case err := <-w.sub.errs:
+		case err := <-sub.errs:
 			// Events sent before the error may still be buffered.
 			for {
 				select {
-				case ev, ok := <-w.sub.events:
+				case ev, ok := <-sub.events:
 					if ok {
 						backlog.add(ev)
 						continue
@@ -222,7 +287,7 @@ func (w *containerWatch) drain(backlog *eventBacklog) {
 			}
 			backlog.end(err)
 			return
-		case ev, ok := <-w.sub.events:
+		case ev, ok := <-sub.events:
 			if !ok {
 				backlog.end(errors.New("event stream closed"))
 				return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"log/slog"
 	"sync"
 	"time"
@@ -115,6 +116,7 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 	c.containerLW = &containerListerWatcher{runtime: rt, resync: opts.Resync, log: c.log, metrics: c.metrics, base: context.Background()}
 	c.taskInformer = newTaskInformer(c.taskLW, opts.Resync)
 	c.containerInformer = newContainerInformer(c.containerLW)
+	c.containerLW.cached = c.containerInformer.GetStore()
 	c.tasksSynced = c.taskInformer.HasSynced
 	c.containersSynced = c.containerInformer.HasSynced
 
@@ -122,11 +124,14 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 		AddFunc: func(obj interface{}) { c.enqueueTask(obj, triggerAPI) },
 		UpdateFunc: func(old, new interface{}) {
 			oldTask, newTask := old.(*v1.Task), new.(*v1.Task)
-			if oldTask.ResourceVersion == newTask.ResourceVersion {
+			switch {
+			case oldTask.ResourceVersion == newTask.ResourceVersion:
 				c.enqueueTask(new, triggerResync)
-				return
+			case statusOnly(oldTask, newTask):
+				c.enqueueTask(new, triggerStatus)
+			default:
+				c.enqueueTask(new, triggerAPI)
 			}
-			c.enqueueTask(new, triggerAPI)
 		},
 		DeleteFunc: func(obj interface{}) { c.enqueueTask(obj, triggerAPI) },
 	})
@@ -136,6 +141,15 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 		DeleteFunc: func(obj interface{}) { c.enqueueContainer(obj) },
 	})
 	return c
+}
+
+// statusOnly reports whether an update changed nothing but the status,
+// which only the controller writes.
+func statusOnly(old, new *v1.Task) bool {
+	return old.Generation == new.Generation &&
+		old.DeletionTimestamp.Equal(new.DeletionTimestamp) &&
+		equality.Semantic.DeepEqual(old.Labels, new.Labels) &&
+		equality.Semantic.DeepEqual(old.Finalizers, new.Finalizers)
 }
 
 // Run starts the informers, waits for their caches, runs workers reconcile

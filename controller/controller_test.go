@@ -342,3 +342,29 @@ func TestController_Shutdown_DrainsAndLeavesContainersRunning(t *testing.T) {
 		t.Fatalf("after shutdown containers = %+v, want one running", cs)
 	}
 }
+
+func TestController_EventStreamCut_ResubscribesAndRepairsWhatWasMissed(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	h := startHarness(t, rt, 2, nil) // resync 1h: only the relist can notice
+	h.put("web", nil)
+	first := h.waitState("web", v1.Running)
+
+	// A slow relist makes the removal likely to land while no subscription
+	// exists, so only the relist can tell; landing after the resubscription
+	// it arrives as an event. Either way it must be repaired.
+	rt.SetLatency(fake.MethodListContainers, 200*time.Millisecond)
+	rt.CutEvents(errors.New("connection reset by peer"))
+	if err := rt.RemoveContainer(context.Background(), first.Status.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	rt.SetLatency(fake.MethodListContainers, 0)
+	eventually(t, 10*time.Second, "container recreated", func() (bool, string) {
+		task := h.get("web")
+		cs := h.containersOf("web")
+		return len(cs) == 1 && cs[0].Running() && cs[0].ID != first.Status.ContainerID && task.Status.ContainerID == cs[0].ID,
+			fmt.Sprintf("%d containers, status %s", len(cs), task.Status.ContainerID)
+	})
+	if subs := rt.CallCount(fake.MethodEvents); subs < 2 {
+		t.Fatalf("event subscriptions = %d, want a resubscription", subs)
+	}
+}

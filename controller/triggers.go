@@ -1,10 +1,14 @@
 package controller
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // Why a task was queued; the reconcile log names it.
 const (
 	triggerAPI         = "api"
+	triggerStatus      = "status"
 	triggerResync      = "resync"
 	triggerRelist      = "relist"
 	triggerDockerEvent = "docker-event"
@@ -13,8 +17,10 @@ const (
 )
 
 // triggerBook remembers why each queued task was queued. The workqueue holds
-// bare names (so it deduplicates and serialises per task); the first reason
-// recorded while a task waits is the one its reconcile reports.
+// bare names (so it deduplicates and serialises per task); while a task
+// waits, the most telling reason recorded for it is the one its reconcile
+// reports: a Docker event or a user's change over cubelet's own status
+// write or a periodic resync.
 type triggerBook struct {
 	mu      sync.Mutex
 	reasons map[string]string
@@ -27,8 +33,26 @@ func newTriggerBook() *triggerBook {
 func (b *triggerBook) add(name, reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, queued := b.reasons[name]; !queued {
+	if queued, ok := b.reasons[name]; !ok || rank(reason) > rank(queued) {
 		b.reasons[name] = reason
+	}
+}
+
+// rank orders triggers by how much they tell about why a reconcile ran.
+func rank(reason string) int {
+	switch {
+	case strings.HasPrefix(reason, triggerDockerEvent):
+		return 5
+	case reason == triggerAPI:
+		return 4
+	case reason == triggerBackoff:
+		return 3
+	case reason == triggerRetry:
+		return 2
+	case reason == triggerRelist, reason == triggerResync:
+		return 1
+	default:
+		return 0
 	}
 }
 

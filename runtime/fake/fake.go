@@ -210,6 +210,16 @@ func (r *Runtime) Rename(idOrName, newName string) error {
 	return nil
 }
 
+// CutEvents ends every current event subscription with err, as a dropped
+// connection to the daemon or a daemon restart would.
+func (r *Runtime) CutEvents(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.subs {
+		r.endSubscriber(s, err)
+	}
+}
+
 // Calls returns how many times each method was called (see the Method
 // constants).
 func (r *Runtime) Calls() map[string]int {
