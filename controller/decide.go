@@ -173,23 +173,15 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 		return v1.Scheduled
 	}
-	if runOver {
-		return prev
-	}
-	if !shouldRestart(task.Spec.RestartPolicy, c.ExitCode) {
-		p.status.NextRetryTime = nil
-		switch {
-		case c.OOMKilled:
-			p.status.Reason, p.status.Message = ReasonOOMKilled, "container exceeded its memory limit"
-		case c.ExitCode == 0:
-			p.status.Reason, p.status.Message = ReasonCompleted, ""
-		default:
-			p.status.Reason, p.status.Message = ReasonError, exitMessage(c)
+	if runOver || !shouldRestart(task.Spec.RestartPolicy, c.ExitCode) {
+		state, reason, message := exitOutcome(c)
+		if runOver && state != prev {
+			return prev
 		}
-		if c.ExitCode == 0 && !c.OOMKilled {
-			return v1.Completed
-		}
-		return v1.Failed
+		// Within a finished run this still refreshes the reason: Docker
+		// may record an OOM kill a moment after the exit.
+		p.status.Reason, p.status.Message, p.status.NextRetryTime = reason, message, nil
+		return state
 	}
 
 	p.restart = nextRecord(o.restart, c.StartedAt, c.FinishedAt, o.backoff, o.jitter)
@@ -288,6 +280,18 @@ func removeAll(containers []runtime.Container, grace time.Duration, why string) 
 		actions = append(actions, action{kind: actionRemove, container: c.ID, grace: grace, why: why})
 	}
 	return actions
+}
+
+// exitOutcome is how a run ends with this exit when nothing restarts it.
+func exitOutcome(c *runtime.Container) (v1.State, string, string) {
+	switch {
+	case c.OOMKilled:
+		return v1.Failed, ReasonOOMKilled, "container exceeded its memory limit"
+	case c.ExitCode == 0:
+		return v1.Completed, ReasonCompleted, ""
+	default:
+		return v1.Failed, ReasonError, exitMessage(c)
+	}
 }
 
 func shouldRestart(policy v1.RestartPolicy, exitCode int) bool {

@@ -215,6 +215,12 @@ func TestDecide_Table(t *testing.T) {
 			want:       want{actions: []actionKind{actionCreate}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 2},
 		},
 		{
+			name:       "OOM kill recorded after the exit updates the reason of the finished run",
+			task:       newTestTask(policy(v1.RestartNever), state(v1.Failed)),
+			containers: one(runtime.StateExited, oom()),
+			want:       want{state: v1.Failed, reason: ReasonOOMKilled},
+		},
+		{
 			name:       "finished run without container stays finished",
 			task:       newTestTask(policy(v1.RestartNever), state(v1.Completed)),
 			containers: none,

@@ -382,7 +382,9 @@ func TestDocker_MemoryLimit_AllocatingPastIt_IsOOMKilled(t *testing.T) {
 	spec := e.spec("oom", "--alloc-mib", "256")
 	spec.Memory = 32 << 20
 	id := e.createAndStart(spec)
-	c := e.waitFor(id, 30*time.Second, "exited", exited)
+	// Docker 20.10 may record the OOM kill a moment after the exit (its
+	// OOM and exit notices race), so wait for the flag, not just the exit.
+	c := e.waitFor(id, 30*time.Second, "exited OOM-killed", func(c runtime.Container) bool { return exited(c) && c.OOMKilled })
 	if !c.OOMKilled || c.ExitCode != 137 {
 		t.Fatalf("after exceeding the limit: OOMKilled=%v ExitCode=%d, want true and 137", c.OOMKilled, c.ExitCode)
 	}
