@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/cubelet/cubelet/cli"
 	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/handlers"
 	"github.com/cubelet/cubelet/runtime"
@@ -80,7 +80,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	token, err := readToken(f.tokenFile)
+	token, err := cli.ReadTokenFile(f.tokenFile)
 	if err != nil {
 		return err
 	}
@@ -210,21 +210,6 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
-}
-
-func readToken(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read --token-file: %w", err)
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("--token-file %s is empty", path)
-	}
-	return token, nil
 }
 
 // checkListenSecurity refuses to expose the API beyond loopback without a

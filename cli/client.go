@@ -199,9 +199,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 
 func taskPath(name string) string { return "/v1/tasks/" + url.PathEscape(name) }
 
-// readToken reads a bearer token from a file, as `cubelet serve
-// --token-file` does.
-func readToken(path string) (string, error) {
+// ReadTokenFile reads a bearer token file, the format both `cubelet serve
+// --token-file` and the client commands take: the token, surrounding
+// whitespace ignored. An empty path means no token.
+func ReadTokenFile(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}

@@ -46,7 +46,7 @@ func (o *connection) client() (*Client, error) {
 	if server == "" {
 		server = DefaultServer
 	}
-	token, err := readToken(o.tokenFile)
+	token, err := ReadTokenFile(o.tokenFile)
 	if err != nil {
 		return nil, err
 	}
