@@ -40,16 +40,32 @@ func (c *Controller) execute(ctx context.Context, task *v1.Task, a action) (acti
 	return a.kind, "", nil
 }
 
-// createAndStart makes the image available, creates the container under its
-// deterministic name and starts it. The container cache lags behind our own
-// writes, so the name may already be ours: then adopt it. A managed
-// container of another task incarnation holding the name is removed and the
-// create retried; an unmanaged one is never touched.
+// createAndStart creates the container under its deterministic name and
+// starts it, pulling the image the way `docker run` does: under
+// IfNotPresent only when the create reports it missing (no image lookup on
+// the common path), always first under Always, never under Never. The
+// container cache lags behind our own writes, so the name may already be
+// ours: then adopt it. A managed container of another task incarnation
+// holding the name is removed and the create retried; an unmanaged one is
+// never touched.
 func (c *Controller) createAndStart(ctx context.Context, task *v1.Task, a action) (actionKind, string, error) {
-	if err := c.puller.ensure(ctx, a.spec.Image, task.Spec.ImagePullPolicy); err != nil {
-		return actionCreate, "", err
+	policy := task.Spec.ImagePullPolicy
+	if policy == v1.PullAlways {
+		if err := c.puller.pull(ctx, a.spec.Image); err != nil {
+			return actionCreate, "", err
+		}
 	}
 	id, err := c.runtime.CreateContainer(ctx, a.spec)
+	if errors.Is(err, runtime.ErrNotFound) {
+		if policy == v1.PullNever {
+			return actionCreate, "", &imageError{reason: ReasonErrImageNeverPull,
+				err: fmt.Errorf("image %q is not present and imagePullPolicy is Never", a.spec.Image)}
+		}
+		if err := c.puller.pull(ctx, a.spec.Image); err != nil {
+			return actionCreate, "", err
+		}
+		id, err = c.runtime.CreateContainer(ctx, a.spec)
+	}
 	if errors.Is(err, runtime.ErrNameConflict) {
 		existing, inspectErr := c.runtime.InspectContainer(ctx, a.spec.Name)
 		if inspectErr != nil {

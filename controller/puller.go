@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
-	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // Status reasons of image trouble, as kubelet names them.
@@ -44,21 +42,9 @@ func newImagePuller(rt Runtime) *imagePuller {
 	return &imagePuller{runtime: rt}
 }
 
-// ensure returns once image is present per policy, or an *imageError.
-func (p *imagePuller) ensure(ctx context.Context, image string, policy v1.PullPolicy) error {
-	if policy != v1.PullAlways {
-		present, err := p.runtime.ImagePresent(ctx, image)
-		if err != nil {
-			return fmt.Errorf("inspect image %s: %w", image, err)
-		}
-		if present {
-			return nil
-		}
-		if policy == v1.PullNever {
-			return &imageError{reason: ReasonErrImageNeverPull,
-				err: fmt.Errorf("image %q is not present and imagePullPolicy is Never", image)}
-		}
-	}
+// pull pulls image, joining a pull of the same image already under way.
+// A failure is an *imageError.
+func (p *imagePuller) pull(ctx context.Context, image string) error {
 	result := p.flight.DoChan(image, func() (interface{}, error) {
 		pullCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pullTimeout)
 		defer cancel()

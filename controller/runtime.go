@@ -30,8 +30,6 @@ type Runtime interface {
 	// RemoveContainer force-removes a container. A missing one is not an
 	// error.
 	RemoveContainer(ctx context.Context, id string) error
-	// ImagePresent reports whether the image is in the local store.
-	ImagePresent(ctx context.Context, ref string) (bool, error)
 	// PullImage pulls the image and returns once it is stored, or with the
 	// daemon's error message.
 	PullImage(ctx context.Context, ref string) error
