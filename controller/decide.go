@@ -158,6 +158,9 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, grace: grace, why: "run is " + string(prev)})
 		return prev
 	case c.Running():
+		if p.restart.Started == c.ID {
+			p.restart.Started = "" // the cache has caught up with our start
+		}
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 		return v1.Running
 	}

@@ -61,7 +61,11 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 	if task == nil {
 		return syncResult{}, nil
 	}
-	c.restarts.set(task.UID, p.restart)
+	if p.restart == (restartRecord{}) {
+		c.restarts.forget(task.UID) // nothing to remember for a task that runs
+	} else {
+		c.restarts.set(task.UID, p.restart)
+	}
 	if p.finalize {
 		return syncResult{}, c.finalize(ctx, task)
 	}

@@ -111,7 +111,7 @@ func (b *Bolt) commit(batch []*writeRequest) {
 				return fmt.Errorf("%s task %q: %w", req.op, req.name, err)
 			}
 			rev++
-			events = append(events, event{typ: out.event, obj: out.obj, rev: rev})
+			events = append(events, event{typ: out.event, obj: out.obj, data: out.data, rev: rev})
 		}
 		if len(events) == 0 {
 			return errNothingWritten

@@ -7,11 +7,14 @@ import (
 )
 
 // event is one committed write as watchers see it. obj is never mutated
-// once published; each watcher sends its own deep copy.
+// once published; each watcher sends its own deep copy. data is the task as
+// stored (JSON); the window keeps only that, a third of the decoded
+// object's memory, and decodes on the rare replay.
 type event struct {
-	typ watch.EventType
-	obj *v1.Task
-	rev int64
+	typ  watch.EventType
+	obj  *v1.Task
+	data []byte
+	rev  int64
 }
 
 // window is a ring of the last events. Every write takes the next
@@ -40,6 +43,9 @@ func (w *window) add(e event) {
 		w.head = (w.head + 1) % len(w.buf)
 		w.n--
 	}
+	if e.data != nil {
+		e.obj = nil
+	}
 	w.buf[(w.head+w.n)%len(w.buf)] = e
 	w.n++
 }
@@ -56,7 +62,17 @@ func (w *window) since(rev int64) ([]event, bool) {
 	}
 	out := make([]event, 0, int64(w.n)-skip)
 	for i := int(skip); i < w.n; i++ {
-		out = append(out, w.buf[(w.head+i)%len(w.buf)])
+		e := w.buf[(w.head+i)%len(w.buf)]
+		if e.obj == nil && e.data != nil {
+			obj, err := decodeTask(e.data)
+			if err != nil {
+				// Cannot happen for data the store wrote; a relist
+				// repairs it if it ever does.
+				return nil, false
+			}
+			e.obj = obj
+		}
+		out = append(out, e)
 	}
 	return out, true
 }
