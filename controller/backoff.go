@@ -70,37 +70,55 @@ type restartRecord struct {
 	Restarted bool
 	// Jitter is drawn once per exit, so the retry time is stable.
 	Jitter float64
-	// Started is the container cubelet last created and started: a sync
-	// that still sees it "created" is reading a cache that lags behind.
-	Started string
+	// Started is the container cubelet last created or started, and
+	// StartedAt when: until the container cache shows it, the cache lags
+	// behind cubelet's own work and decide waits for it (ReplicaSet's
+	// "expectations") rather than act on a world without it.
+	Started   string
+	StartedAt time.Time
+	// Uncounted are restarts cubelet made whose status write has not
+	// landed yet; decide adds them to the next status.
+	Uncounted int32
+	// CountedFor names the last restart decide counted that no status or
+	// container shows yet (a vanished container, a restartGeneration), so
+	// a retry after a failed action does not count it again.
+	CountedFor string
+	// UID is the task incarnation the record belongs to.
+	UID types.UID
 }
 
-// restartTracker holds a restartRecord per task UID.
+// restartTracker holds a restartRecord per task name.
 type restartTracker struct {
 	mu      sync.Mutex
-	records map[types.UID]restartRecord
+	records map[string]restartRecord
 }
 
 func newRestartTracker() *restartTracker {
-	return &restartTracker{records: map[types.UID]restartRecord{}}
+	return &restartTracker{records: map[string]restartRecord{}}
 }
 
-func (t *restartTracker) get(uid types.UID) restartRecord {
+// get returns the record of the task incarnation uid; a record left by an
+// earlier task of the same name does not count.
+func (t *restartTracker) get(name string, uid types.UID) restartRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.records[uid]
+	r := t.records[name]
+	if r.UID != uid {
+		return restartRecord{}
+	}
+	return r
 }
 
-func (t *restartTracker) set(uid types.UID, r restartRecord) {
+func (t *restartTracker) set(name string, r restartRecord) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.records[uid] = r
+	t.records[name] = r
 }
 
-func (t *restartTracker) forget(uid types.UID) {
+func (t *restartTracker) forget(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.records, uid)
+	delete(t.records, name)
 }
 
 // nextRecord folds a newly observed exit into the record. It is pure: the
@@ -109,11 +127,13 @@ func nextRecord(prev restartRecord, startedAt, finishedAt time.Time, policy Back
 	if prev.Exit.Equal(finishedAt) {
 		return prev
 	}
-	crashes := prev.Crashes + 1
+	next := prev
+	next.Crashes++
 	if finishedAt.Sub(startedAt) >= policy.Reset {
-		crashes = 0
+		next.Crashes = 0
 	}
-	return restartRecord{Exit: finishedAt, Crashes: crashes, Jitter: jitter()}
+	next.Exit, next.Restarted, next.Jitter = finishedAt, false, jitter()
+	return next
 }
 
 func randomJitter() float64 { return rand.Float64() }

@@ -70,11 +70,51 @@ type containerListerWatcher struct {
 	pending  *subscription
 }
 
+// subscription is one event stream of the engine, drained from the moment
+// it is made into its backlog: nothing reads it while containers are being
+// listed, and the engine ends subscriptions whose reader lags.
 type subscription struct {
 	revision string
-	events   <-chan runtime.Event
-	errs     <-chan error
+	backlog  *eventBacklog
 	cancel   context.CancelFunc
+}
+
+// subscribe opens an event stream for the managed containers and starts
+// draining it. The stream lives until cancel (or until it breaks).
+func (lw *containerListerWatcher) subscribe() *subscription {
+	ctx, cancel := context.WithCancel(lw.base)
+	events, errs := lw.runtime.Events(ctx, LabelManaged, managedValue)
+	sub := &subscription{backlog: newEventBacklog(), cancel: cancel}
+	go drain(events, errs, sub.backlog)
+	return sub
+}
+
+// drain moves the engine's events into the backlog as fast as they come,
+// and the reason the stream ended after the last of them.
+func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog) {
+	for {
+		select {
+		case err := <-errs:
+			// Events sent before the error may still be buffered.
+			for ev := range events {
+				backlog.add(ev)
+			}
+			backlog.end(err)
+			return
+		case ev, ok := <-events:
+			if !ok {
+				// The error is sent before the channels close.
+				select {
+				case err := <-errs:
+					backlog.end(err)
+				default:
+					backlog.end(errors.New("event stream closed"))
+				}
+				return
+			}
+			backlog.add(ev)
+		}
+	}
 }
 
 var _ cache.ListerWatcherWithContext = (*containerListerWatcher)(nil)
@@ -97,14 +137,14 @@ func (lw *containerListerWatcher) Watch(options metav1.ListOptions) (watch.Inter
 
 // ListWithContext subscribes to events, then lists managed containers.
 func (lw *containerListerWatcher) ListWithContext(ctx context.Context, _ metav1.ListOptions) (k8sruntime.Object, error) {
-	subCtx, cancel := context.WithCancel(lw.base)
-	events, errs := lw.runtime.Events(subCtx, LabelManaged, managedValue)
+	sub := lw.subscribe()
 	containers, err := lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
 	if err != nil {
-		cancel()
+		sub.cancel()
 		return nil, fmt.Errorf("list managed containers: %w", err)
 	}
 	rv := lw.nextRevision()
+	sub.revision = rv
 	list := &ObservedContainerList{ListMeta: metav1.ListMeta{ResourceVersion: rv}}
 	list.Items = make([]ObservedContainer, 0, len(containers))
 	for _, c := range containers {
@@ -114,7 +154,7 @@ func (lw *containerListerWatcher) ListWithContext(ctx context.Context, _ metav1.
 	if lw.pending != nil {
 		lw.pending.cancel()
 	}
-	lw.pending = &subscription{revision: rv, events: events, errs: errs, cancel: cancel}
+	lw.pending = sub
 	lw.mu.Unlock()
 	lw.metrics.observeRelist()
 	lw.log.Debug("listed containers", "count", len(containers), "revision", rv)
@@ -173,8 +213,6 @@ func (w *containerWatch) run(ctx context.Context) {
 		defer timer.Stop()
 		expire = timer.C
 	}
-	backlog := newEventBacklog()
-	go w.drain(sub, backlog)
 	var lastResume time.Time
 	for {
 		select {
@@ -186,11 +224,19 @@ func (w *containerWatch) run(ctx context.Context) {
 			w.lw.log.Debug("container watch expired: relisting", "resync", w.lw.resync)
 			w.send(expiredEvent("periodic relist"))
 			return
-		case <-backlog.ready:
-			events, ended, err := backlog.take()
+		case <-sub.backlog.ready:
+			events, ended, err := sub.backlog.take()
 			for _, ev := range events {
 				w.lw.metrics.observeEvent(ev.Action)
-				if out, ok := w.observe(ctx, ev); ok && !w.send(out) {
+				out, err := w.observe(ctx, ev)
+				if err != nil {
+					// Without this container's state the cache would hold
+					// a stale one until the next resync: relist now.
+					w.lw.log.Warn("inspect container after event failed: relisting", "container", ev.ContainerID, "event", ev.Action, "error", err)
+					w.send(expiredEvent("inspect failed"))
+					return
+				}
+				if !w.send(out) {
 					return
 				}
 			}
@@ -212,8 +258,6 @@ func (w *containerWatch) run(ctx context.Context) {
 			}
 			sub.cancel()
 			sub = next
-			backlog = newEventBacklog()
-			go w.drain(sub, backlog)
 		}
 	}
 }
@@ -228,21 +272,21 @@ func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*sub
 	if time.Since(lastResume) < time.Second {
 		return nil, false
 	}
-	subCtx, cancel := context.WithCancel(w.lw.base)
-	events, errs := w.lw.runtime.Events(subCtx, LabelManaged, managedValue)
+	sub := w.lw.subscribe()
 	containers, err := w.lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
 	if err != nil {
-		cancel()
+		sub.cancel()
 		w.lw.log.Warn("relist after the event stream ended failed: the informer will relist", "error", err)
 		return nil, false
 	}
 	w.lw.metrics.observeRelist()
 	rv := w.lw.nextRevision()
+	sub.revision = rv
 	listed := make(map[string]bool, len(containers))
 	for _, c := range containers {
 		listed[c.ID] = true
 		if !w.send(watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, "")}) {
-			cancel()
+			sub.cancel()
 			return nil, false
 		}
 	}
@@ -256,66 +300,33 @@ func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*sub
 			tombstone := oc.DeepCopy()
 			tombstone.ResourceVersion, tombstone.LastEvent = rv, ""
 			if !w.send(watch.Event{Type: watch.Deleted, Object: tombstone}) {
-				cancel()
+				sub.cancel()
 				return nil, false
 			}
 			gone++
 		}
 	}
 	w.lw.log.Info("listed containers", "count", len(containers), "gone", gone, "revision", rv, "resubscribed", true)
-	return &subscription{revision: rv, events: events, errs: errs, cancel: cancel}, true
-}
-
-// drain moves the engine's events into the backlog as fast as they come.
-func (w *containerWatch) drain(sub *subscription, backlog *eventBacklog) {
-	for {
-		select {
-		case <-w.done:
-			return
-		case err := <-sub.errs:
-			// Events sent before the error may still be buffered.
-			for {
-				select {
-				case ev, ok := <-sub.events:
-					if ok {
-						backlog.add(ev)
-						continue
-					}
-				default:
-				}
-				break
-			}
-			backlog.end(err)
-			return
-		case ev, ok := <-sub.events:
-			if !ok {
-				backlog.end(errors.New("event stream closed"))
-				return
-			}
-			backlog.add(ev)
-		}
-	}
+	return sub, true
 }
 
 // observe inspects the container an event is about.
-func (w *containerWatch) observe(ctx context.Context, ev runtime.Event) (watch.Event, bool) {
+func (w *containerWatch) observe(ctx context.Context, ev runtime.Event) (watch.Event, error) {
 	rv := w.lw.nextRevision()
 	gone := &ObservedContainer{ObjectMeta: metav1.ObjectMeta{Name: ev.ContainerID, Labels: ev.Labels, ResourceVersion: rv}, LastEvent: ev.Action}
 	gone.Container.ID = ev.ContainerID
 	gone.Container.Labels = ev.Labels
 	if ev.Action == runtime.EventDestroy {
-		return watch.Event{Type: watch.Deleted, Object: gone}, true
+		return watch.Event{Type: watch.Deleted, Object: gone}, nil
 	}
 	c, err := w.lw.runtime.InspectContainer(ctx, ev.ContainerID)
 	switch {
 	case errors.Is(err, runtime.ErrNotFound):
-		return watch.Event{Type: watch.Deleted, Object: gone}, true
+		return watch.Event{Type: watch.Deleted, Object: gone}, nil
 	case err != nil:
-		// The next relist repairs what this event would have told.
-		w.lw.log.Warn("inspect container after event", "container", ev.ContainerID, "event", ev.Action, "error", err)
-		return watch.Event{}, false
+		return watch.Event{}, fmt.Errorf("inspect container %s after %s: %w", ev.ContainerID, ev.Action, err)
 	}
-	return watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, ev.Action)}, true
+	return watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, ev.Action)}, nil
 }
 
 func (w *containerWatch) send(ev watch.Event) bool {

@@ -32,6 +32,11 @@ const (
 	ReasonStopped          = "Stopped"
 	ReasonContainerMissing = "ContainerMissing"
 	ReasonCreating         = "ContainerCreating"
+	// ReasonCreateContainerError and ReasonRunContainerError carry the
+	// engine's refusal to create or start a container (a taken host port,
+	// a bad command) while cubelet retries with back-off.
+	ReasonCreateContainerError = "CreateContainerError"
+	ReasonRunContainerError    = "RunContainerError"
 )
 
 // action is exactly one engine call (create includes its image pull and
@@ -78,6 +83,9 @@ func decide(o observation) plan {
 	}
 	task := o.task
 	grace := graceOf(task)
+	if wait, ok := awaitOwnContainer(o); ok {
+		return wait
+	}
 	if task.DeletionTimestamp != nil {
 		return plan{
 			actions:  removeAll(o.containers, grace, "task is being deleted"),
@@ -89,6 +97,12 @@ func decide(o observation) plan {
 	hash := specHash(&task.Spec)
 	current, stale := splitContainers(task, hash, o.containers)
 	p := plan{restart: o.restart, status: *task.Status.DeepCopy()}
+	// Restarts made earlier whose status write did not land count now.
+	p.status.RestartCount += o.restart.Uncounted
+	p.restart.Uncounted = 0
+	if started := findContainer(o.containers, o.restart.Started); started != nil && started.State != runtime.StateCreated {
+		p.restart.Started, p.restart.StartedAt = "", time.Time{} // the cache has caught up
+	}
 	p.actions = removeAll(stale, grace, "replaced by spec "+hash)
 
 	prev := task.Status.State
@@ -97,7 +111,7 @@ func decide(o observation) plan {
 	}
 	newRun := task.Spec.DesiredState == v1.Running && task.Generation != task.Status.ObservedGeneration
 	if newRun && restartRequested(task, stale) {
-		p.status.RestartCount++
+		p.countRestart(fmt.Sprintf("restartGeneration %d", task.Spec.RestartGeneration))
 	}
 
 	var target v1.State
@@ -122,7 +136,7 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		return prev
 	case c == nil:
 		p.actions = append(p.actions, action{kind: actionCreate, container: containerName(task, hash),
-			spec: containerSpec(task, hash), why: "no container for spec " + hash})
+			spec: containerSpec(task, hash), grace: grace, why: "no container for spec " + hash})
 		clearContainer(&p.status)
 		if prev == v1.Running && !newRun {
 			// Removed from outside mid-run: recreating it is a restart,
@@ -130,7 +144,7 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 			// counted it; the container cache just has not seen the
 			// replacement yet (the create meets it as a name conflict).
 			if task.Status.Reason != ReasonContainerMissing {
-				p.status.RestartCount++
+				p.countRestart("missing " + task.Status.ContainerID)
 			}
 			p.status.Reason, p.status.Message = ReasonContainerMissing, "container disappeared; recreating it"
 			return v1.Running
@@ -145,6 +159,8 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		return waiting(prev, newRun) // the engine is removing it; its destroy event brings us back
 	case c.State == runtime.StateCreated && o.restart.Started == c.ID:
 		return waiting(prev, newRun) // cubelet started it already; the start event is on its way
+	case c.State == runtime.StateCreated && runOver:
+		return prev // a finished run does not start again
 	case c.State == runtime.StateCreated:
 		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, why: "container created but not started"})
 		p.status.Reason, p.status.Message = ReasonCreating, ""
@@ -158,9 +174,7 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, grace: grace, why: "run is " + string(prev)})
 		return prev
 	case c.Running():
-		if p.restart.Started == c.ID {
-			p.restart.Started = "" // the cache has caught up with our start
-		}
+		p.restart.CountedFor = ""
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 		return v1.Running
 	}
@@ -205,6 +219,41 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 	return v1.Running
 }
 
+// cacheLagLimit bounds how long decide waits for the container cache to
+// show a container cubelet created: one removed from outside before the
+// cache ever saw it must not stall its task for longer.
+const cacheLagLimit = 10 * time.Second
+
+// cacheLagRetry is how soon a task waiting for the cache is looked at again.
+const cacheLagRetry = 100 * time.Millisecond
+
+// awaitOwnContainer holds the decision while the container cache has not yet
+// shown the container cubelet just created: deciding without it could
+// create a second container for a changed spec, or release a deleted task
+// whose container still runs. Deterministic names catch the rest.
+func awaitOwnContainer(o observation) (plan, bool) {
+	id := o.restart.Started
+	if id == "" || findContainer(o.containers, id) != nil || o.now.Sub(o.restart.StartedAt) >= cacheLagLimit {
+		return plan{}, false
+	}
+	p := plan{restart: o.restart, status: *o.task.Status.DeepCopy(), requeueAfter: cacheLagRetry}
+	p.status.RestartCount += o.restart.Uncounted
+	p.restart.Uncounted = 0
+	return p, true
+}
+
+func findContainer(containers []runtime.Container, id string) *runtime.Container {
+	if id == "" {
+		return nil
+	}
+	for i := range containers {
+		if containers[i].ID == id {
+			return &containers[i]
+		}
+	}
+	return nil
+}
+
 // waiting is the state while the container cache catches up with what
 // cubelet did: unchanged, except that a new run has begun.
 func waiting(prev v1.State, newRun bool) v1.State {
@@ -212,6 +261,16 @@ func waiting(prev v1.State, newRun bool) v1.State {
 		return v1.Scheduled
 	}
 	return prev
+}
+
+// countRestart counts a restart once per cause, however often a failed
+// action makes decide see the same cause again.
+func (p *plan) countRestart(cause string) {
+	if p.restart.CountedFor == cause {
+		return
+	}
+	p.status.RestartCount++
+	p.restart.CountedFor = cause
 }
 
 // decideStopped handles spec.desiredState Completed: stop and keep stopped.

@@ -83,6 +83,9 @@ func (c *Controller) createAndStart(ctx context.Context, task *v1.Task, a action
 		if existing.Labels[LabelManaged] != managedValue {
 			return actionCreate, "", fmt.Errorf("container name %s is taken by a container cubelet does not manage", a.spec.Name)
 		}
+		if err := c.runtime.StopContainer(ctx, existing.ID, a.grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return actionCreate, "", fmt.Errorf("stop stale container %s holding our name: %w", existing.ID, err)
+		}
 		if err := c.runtime.RemoveContainer(ctx, existing.ID); err != nil {
 			return actionCreate, "", fmt.Errorf("remove stale container %s holding our name: %w", existing.ID, err)
 		}

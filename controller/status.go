@@ -114,7 +114,8 @@ func setConditions(s *v1.TaskStatus, now time.Time) {
 	}
 	degraded := false
 	switch s.Reason {
-	case ReasonCrashLoopBackOff, ReasonErrImagePull, ReasonImagePullBackOff, ReasonErrImageNeverPull, ReasonOOMKilled, ReasonError:
+	case ReasonCrashLoopBackOff, ReasonErrImagePull, ReasonImagePullBackOff, ReasonErrImageNeverPull, ReasonOOMKilled, ReasonError,
+		ReasonCreateContainerError, ReasonRunContainerError:
 		degraded = true
 	}
 	ready := s.State == v1.Running && s.Reason == "" && s.ContainerID != ""

@@ -39,47 +39,48 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		backoff:    c.opts.Backoff,
 		jitter:     randomJitter,
 	}
-	if task != nil {
-		obs.restart = c.restarts.get(task.UID)
+	if task == nil {
+		// Gone without passing through finalize: nothing to remember.
+		c.statuses.forget(name)
+		c.restarts.forget(name)
+	} else {
+		obs.restart = c.restarts.get(name, task.UID)
 	}
 	p := decide(obs)
 
-	created := false
+	acted := false
 	for _, a := range p.actions {
 		start := time.Now()
 		kind, started, err := c.execute(ctx, task, a)
 		c.logAction(name, kind, a, trigger, time.Since(start), err)
 		if err != nil {
-			return syncResult{}, c.recordFailure(ctx, task, err)
+			if acted && task != nil {
+				// What was done is done: keep the restarts it counted.
+				c.remember(task, p.restart, p.status.RestartCount-task.Status.RestartCount)
+			}
+			return syncResult{}, c.recordFailure(ctx, task, kind, err)
 		}
+		acted = true
 		if started != "" {
-			p.restart.Started = started
+			p.restart.Started, p.restart.StartedAt = started, obs.now
 		}
-		created = created || (kind == actionCreate && started != "")
 	}
 
 	if task == nil {
 		return syncResult{}, nil
 	}
-	if p.restart == (restartRecord{}) {
-		c.restarts.forget(task.UID) // nothing to remember for a task that runs
-	} else {
-		c.restarts.set(task.UID, p.restart)
-	}
+	// Until the status write lands, the restarts this plan counted live in
+	// the record, so a failed write does not lose them.
+	c.remember(task, p.restart, p.status.RestartCount-task.Status.RestartCount)
 	if p.finalize {
 		return syncResult{}, c.finalize(ctx, task)
 	}
 	changed := !equality.Semantic.DeepEqual(task.Status, p.status)
-	if changed && created && transient(task, p.status) {
-		// The container's start event follows at once and its sync writes
-		// Running; writing "creating" in between would double the store
-		// writes of every new task for a state no one waits on.
-		changed = false
-	}
 	if changed {
 		if err := c.writeStatus(ctx, task, p.status); err != nil {
 			return syncResult{}, err
 		}
+		c.remember(task, p.restart, 0)
 	}
 	if len(p.actions) == 0 {
 		level := c.log.Debug
@@ -92,11 +93,15 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 	return syncResult{requeueAfter: p.requeueAfter}, nil
 }
 
-// transient reports whether status only says "a fresh container is being
-// created" and counts nothing that a later write could lose.
-func transient(task *v1.Task, status v1.TaskStatus) bool {
-	return status.State == v1.Scheduled && status.Reason == ReasonCreating &&
-		status.RestartCount == task.Status.RestartCount
+// remember keeps a task's record, with uncounted restarts not yet in a
+// durable status, or forgets it when there is nothing to keep.
+func (c *Controller) remember(task *v1.Task, r restartRecord, uncounted int32) {
+	r.UID, r.Uncounted = task.UID, uncounted
+	if r == (restartRecord{UID: task.UID}) {
+		c.restarts.forget(task.Name)
+		return
+	}
+	c.restarts.set(task.Name, r)
 }
 
 // cachedTask reads the task informer's cache; nil when the task is gone.
@@ -131,14 +136,22 @@ func (c *Controller) cachedContainers(name string) []runtime.Container {
 	return containers
 }
 
-// recordFailure puts an image failure's reason in the status and returns
-// the error for a rate-limited retry.
-func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, err error) error {
-	if task == nil {
+// recordFailure puts the reason a container could not be made or started
+// in the status, as kubelet does, and returns the error for a rate-limited
+// retry. Failures of stops and removals stay in the log: they change
+// nothing the user asked for.
+func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind actionKind, err error) error {
+	if task == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
 	reason := imageReason(err, task.Status.Reason)
-	if reason == "" {
+	switch {
+	case reason != "":
+	case kind == actionCreate || kind == actionAdopt:
+		reason = ReasonCreateContainerError
+	case kind == actionStart || kind == actionRestart:
+		reason = ReasonRunContainerError
+	default:
 		return err
 	}
 	status := task.Status.DeepCopy()
@@ -146,8 +159,9 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, err error
 	if prev == "" {
 		prev = v1.Pending
 	}
+	// observedGeneration stays: this generation has not been realised, and
+	// its new run (with any restart it counts) is still to happen.
 	status.Reason, status.Message = reason, err.Error()
-	status.ObservedGeneration = task.Generation
 	now := c.opts.Now()
 	target := v1.Scheduled
 	if prev == v1.Running {
@@ -217,7 +231,7 @@ func (c *Controller) finalize(ctx context.Context, task *v1.Task) error {
 	if _, err := c.store.Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("release finalizer of task %s: %w", task.Name, err)
 	}
-	c.restarts.forget(task.UID)
+	c.restarts.forget(task.Name)
 	c.statuses.forget(task.Name)
 	c.log.Info("reconcile", "task", task.Name, "action", "finalize", "result", "ok")
 	return nil
