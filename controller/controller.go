@@ -128,7 +128,10 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 			case oldTask.ResourceVersion == newTask.ResourceVersion:
 				c.enqueueTask(new, triggerResync)
 			case statusOnly(oldTask, newTask):
-				c.enqueueTask(new, triggerStatus)
+				// cubelet's own status write: nothing the user asked for
+				// changed. Enqueueing it would also let a failing sync
+				// that records its failure retry at once, around the
+				// queue's back-off.
 			default:
 				c.enqueueTask(new, triggerAPI)
 			}

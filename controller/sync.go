@@ -27,10 +27,10 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		return syncResult{}, err
 	}
 	if task != nil && !c.statuses.satisfied(name, task.ResourceVersion) {
-		// The cache has not caught up with our last status write; its
-		// watch event will queue this task again.
+		// The cache has not caught up with our last status write: look
+		// again in a moment rather than decide from a status we replaced.
 		c.log.Debug("reconcile", "task", name, "action", actionNone, "trigger", trigger, "result", "waiting for cache")
-		return syncResult{}, nil
+		return syncResult{requeueAfter: cacheLagRetry}, nil
 	}
 	obs := observation{
 		task:       task,

@@ -8,7 +8,6 @@ import (
 // Why a task was queued; the reconcile log names it.
 const (
 	triggerAPI         = "api"
-	triggerStatus      = "status"
 	triggerResync      = "resync"
 	triggerRelist      = "relist"
 	triggerDockerEvent = "docker-event"

@@ -4,7 +4,7 @@ import "testing"
 
 func TestTriggerBook_KeepsTheMostTellingReason(t *testing.T) {
 	b := newTriggerBook()
-	b.add("web", triggerStatus)
+	b.add("web", triggerResync)
 	b.add("web", triggerDockerEvent+":destroy")
 	b.add("web", triggerResync)
 	if got := b.take("web"); got != "docker-event:destroy" {
