@@ -119,9 +119,11 @@ var readings = []reading{
 				"reader that fell 1,024 events behind (as Docker does with slow subscribers) and the " +
 				"reflector's relist back-off that followed; cubelet now drains the stream at once into " +
 				"a per-container backlog (a create+start burst costs one inspect) and, when a stream " +
-				"does break, resubscribes and relists in place. A task now costs one durable status " +
-				"write instead of two (the transient ContainerCreating status is not written when the " +
-				"create succeeds; the start event's reconcile writes Running). What remains is the " +
+				"does break, resubscribes and relists in place; with that the run took about 1.9 s. " +
+				"Skipping the transient ContainerCreating status write (one durable write per task " +
+				"instead of two) was tried and reverted: a review showed it let a job that exits " +
+				"before cubelet sees it running be started twice, and correctness comes first. What " +
+				"remains is two fsynced status writes per task, the " +
 				"informer round trip per event and the store's single writer, which decodes the stored " +
 				"task and encodes the new one for every write (JSON on a serial path), with garbage " +
 				"collection taking about a quarter of the CPU on two cores; the figure varies by a " +
