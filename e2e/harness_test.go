@@ -163,21 +163,7 @@ func (e *env) start(extra ...string) *cubelet {
 
 func (c *cubelet) waitReady() {
 	c.t.Helper()
-	eventually(c.t, 60*time.Second, "cubelet ready", func() (bool, string) {
-		select {
-		case err := <-c.done:
-			c.done <- err
-			c.t.Fatalf("cubelet exited early: %v\n%s", err, c.logs.String())
-		default:
-		}
-		resp, err := http.Get(c.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK, string(body)
-	})
+	c.waitReadyWith(http.DefaultClient)
 }
 
 // kill9 kills cubelet with SIGKILL and waits for it.
