@@ -64,6 +64,11 @@ type containerListerWatcher struct {
 	// cached is the informer's store, read to tell which containers went
 	// away while the event stream was down.
 	cached cache.Store
+	// onRelist, when set, is called after every full list of the engine:
+	// tasks without a container (waiting out a back-off while the engine
+	// was away) must be looked at again too, not only those whose
+	// containers the list touched.
+	onRelist func()
 
 	revision atomic.Int64
 	mu       sync.Mutex
@@ -158,7 +163,14 @@ func (lw *containerListerWatcher) ListWithContext(ctx context.Context, _ metav1.
 	lw.mu.Unlock()
 	lw.metrics.observeRelist()
 	lw.log.Debug("listed containers", "count", len(containers), "revision", rv)
+	lw.relisted()
 	return list, nil
+}
+
+func (lw *containerListerWatcher) relisted() {
+	if lw.onRelist != nil {
+		lw.onRelist()
+	}
 }
 
 // WatchWithContext continues the subscription made by the List at
@@ -214,6 +226,21 @@ func (w *containerWatch) run(ctx context.Context) {
 		expire = timer.C
 	}
 	var lastResume time.Time
+	// reconnect replaces the subscription in place, retrying until the
+	// engine answers: ending the watch instead would hand the relist to
+	// the reflector, whose back-off grows with every relist (up to 30 s)
+	// and resets only after two quiet minutes, so repeated outages would
+	// each take longer to repair.
+	reconnect := func() bool {
+		next, ok := w.resumeUntilUp(ctx, lastResume)
+		if !ok {
+			return false
+		}
+		lastResume = time.Now()
+		sub.cancel()
+		sub = next
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -226,6 +253,7 @@ func (w *containerWatch) run(ctx context.Context) {
 			return
 		case <-sub.backlog.ready:
 			events, ended, err := sub.backlog.take()
+			reconnected := false
 			for _, ev := range events {
 				w.lw.metrics.observeEvent(ev.Action)
 				out, err := w.observe(ctx, ev)
@@ -233,14 +261,17 @@ func (w *containerWatch) run(ctx context.Context) {
 					// Without this container's state the cache would hold
 					// a stale one until the next resync: relist now.
 					w.lw.log.Warn("inspect container after event failed: relisting", "container", ev.ContainerID, "event", ev.Action, "error", err)
-					w.send(expiredEvent("inspect failed"))
-					return
+					if !reconnect() {
+						return
+					}
+					reconnected = true // the relist covers the events left
+					break
 				}
 				if !w.send(out) {
 					return
 				}
 			}
-			if !ended {
+			if reconnected || !ended {
 				continue
 			}
 			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
@@ -248,36 +279,68 @@ func (w *containerWatch) run(ctx context.Context) {
 			}
 			w.lw.metrics.observeStreamDrop()
 			w.lw.log.Warn("docker event stream ended: will reconnect and relist", "error", err)
-			next, ok := w.resume(ctx, lastResume)
-			lastResume = time.Now()
-			if !ok {
-				// The engine is not answering: let the reflector relist
-				// with its back-off.
-				w.send(expiredEvent("event stream ended"))
+			if !reconnect() {
 				return
 			}
-			sub.cancel()
-			sub = next
 		}
 	}
 }
 
+// Retry delays of an in-place reconnect while the engine does not answer.
+const (
+	reconnectFirst = 250 * time.Millisecond
+	reconnectMax   = time.Second
+)
+
+// resumeUntilUp resumes, retrying with a short capped back-off until the
+// engine answers or the watch ends. A stream that broke again within a
+// second of the last reconnect waits before resuming, so a stream that
+// keeps breaking is not retried hot.
+func (w *containerWatch) resumeUntilUp(ctx context.Context, lastResume time.Time) (*subscription, bool) {
+	delay := time.Duration(0)
+	if time.Since(lastResume) < time.Second {
+		delay = time.Second
+	}
+	for attempt := 0; ; attempt++ {
+		if delay > 0 {
+			timer := time.NewTimer(delay)
+			select {
+			case <-timer.C:
+			case <-w.done:
+				timer.Stop()
+				return nil, false
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, false
+			}
+		}
+		sub, err := w.resume(ctx)
+		if err == nil {
+			return sub, true
+		}
+		if errors.Is(err, errWatchStopped) {
+			return nil, false
+		}
+		if attempt == 0 {
+			w.lw.log.Warn("docker not answering: retrying the relist", "error", err)
+		}
+		delay = min(max(2*delay, reconnectFirst), reconnectMax)
+	}
+}
+
+// errWatchStopped: the watch was stopped while resuming.
+var errWatchStopped = errors.New("watch stopped")
+
 // resume resubscribes, then relists, in place: every listed container is
 // sent as Modified and every cached one the engine no longer has as
 // Deleted, so the watch goes on without waiting for the reflector's relist
-// back-off. It reports false when the engine does not answer, or when the
-// last resume was under a second ago (a stream that keeps breaking is left
-// to the reflector's back-off rather than retried hot).
-func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*subscription, bool) {
-	if time.Since(lastResume) < time.Second {
-		return nil, false
-	}
+// back-off. Every task is then looked at again (lw.onRelist).
+func (w *containerWatch) resume(ctx context.Context) (*subscription, error) {
 	sub := w.lw.subscribe()
 	containers, err := w.lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
 	if err != nil {
 		sub.cancel()
-		w.lw.log.Warn("relist after the event stream ended failed: the informer will relist", "error", err)
-		return nil, false
+		return nil, fmt.Errorf("list managed containers: %w", err)
 	}
 	w.lw.metrics.observeRelist()
 	rv := w.lw.nextRevision()
@@ -287,7 +350,7 @@ func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*sub
 		listed[c.ID] = true
 		if !w.send(watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, "")}) {
 			sub.cancel()
-			return nil, false
+			return nil, errWatchStopped
 		}
 	}
 	gone := 0
@@ -301,13 +364,14 @@ func (w *containerWatch) resume(ctx context.Context, lastResume time.Time) (*sub
 			tombstone.ResourceVersion, tombstone.LastEvent = rv, ""
 			if !w.send(watch.Event{Type: watch.Deleted, Object: tombstone}) {
 				sub.cancel()
-				return nil, false
+				return nil, errWatchStopped
 			}
 			gone++
 		}
 	}
 	w.lw.log.Info("listed containers", "count", len(containers), "gone", gone, "revision", rv, "resubscribed", true)
-	return sub, true
+	w.lw.relisted()
+	return sub, nil
 }
 
 // observe inspects the container an event is about.

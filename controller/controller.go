@@ -117,6 +117,7 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 	c.taskInformer = newTaskInformer(c.taskLW, opts.Resync)
 	c.containerInformer = newContainerInformer(c.containerLW)
 	c.containerLW.cached = c.containerInformer.GetStore()
+	c.containerLW.onRelist = c.requeueAll
 	c.tasksSynced = c.taskInformer.HasSynced
 	c.containersSynced = c.containerInformer.HasSynced
 
@@ -256,6 +257,17 @@ func (c *Controller) enqueueTask(obj interface{}, trigger string) {
 	}
 	c.triggers.add(key, trigger)
 	c.workqueue.Add(key)
+}
+
+// requeueAll queues every task now, dropping its back-off: after a relist
+// of the engine (a reconnect, a resync) each task deserves a fresh look,
+// including those that were failing only because the engine was away.
+func (c *Controller) requeueAll() {
+	for _, name := range c.taskInformer.GetStore().ListKeys() {
+		c.workqueue.Forget(name)
+		c.triggers.add(name, triggerRelist)
+		c.workqueue.Add(name)
+	}
 }
 
 // enqueueContainer enqueues the task a container belongs to.
