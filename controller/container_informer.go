@@ -73,6 +73,10 @@ type containerListerWatcher struct {
 	revision atomic.Int64
 	mu       sync.Mutex
 	pending  *subscription
+	// oomKilled holds the containers the engine reported an "oom" event
+	// for. Docker 20.10 loses its OOMKilled flag when the OOM notice is
+	// handled before the exit, but always emits the event.
+	oomKilled map[string]bool
 }
 
 // subscription is one event stream of the engine, drained from the moment
@@ -90,18 +94,48 @@ func (lw *containerListerWatcher) subscribe() *subscription {
 	ctx, cancel := context.WithCancel(lw.base)
 	events, errs := lw.runtime.Events(ctx, LabelManaged, managedValue)
 	sub := &subscription{backlog: newEventBacklog(), cancel: cancel}
-	go drain(events, errs, sub.backlog)
+	go drain(events, errs, sub.backlog, lw.noteOOM)
 	return sub
+}
+
+// noteOOM remembers oom events (until the container is destroyed), before
+// the backlog coalesces them away behind the "die" that follows.
+func (lw *containerListerWatcher) noteOOM(ev runtime.Event) {
+	switch ev.Action {
+	case runtime.EventOOM:
+		lw.mu.Lock()
+		if lw.oomKilled == nil {
+			lw.oomKilled = map[string]bool{}
+		}
+		lw.oomKilled[ev.ContainerID] = true
+		lw.mu.Unlock()
+	case runtime.EventDestroy:
+		lw.mu.Lock()
+		delete(lw.oomKilled, ev.ContainerID)
+		lw.mu.Unlock()
+	}
+}
+
+// observed wraps what the engine reported of c for the cache, adding an
+// OOM kill the engine announced but did not record.
+func (lw *containerListerWatcher) observed(c runtime.Container, rv string, event runtime.EventAction) *ObservedContainer {
+	lw.mu.Lock()
+	if lw.oomKilled[c.ID] && !c.Running() {
+		c.OOMKilled = true
+	}
+	lw.mu.Unlock()
+	return newObservedContainer(c, rv, event)
 }
 
 // drain moves the engine's events into the backlog as fast as they come,
 // and the reason the stream ended after the last of them.
-func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog) {
+func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog, note func(runtime.Event)) {
 	for {
 		select {
 		case err := <-errs:
 			// Events sent before the error may still be buffered.
 			for ev := range events {
+				note(ev)
 				backlog.add(ev)
 			}
 			backlog.end(err)
@@ -117,6 +151,7 @@ func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog
 				}
 				return
 			}
+			note(ev)
 			backlog.add(ev)
 		}
 	}
@@ -153,7 +188,7 @@ func (lw *containerListerWatcher) ListWithContext(ctx context.Context, _ metav1.
 	list := &ObservedContainerList{ListMeta: metav1.ListMeta{ResourceVersion: rv}}
 	list.Items = make([]ObservedContainer, 0, len(containers))
 	for _, c := range containers {
-		list.Items = append(list.Items, *newObservedContainer(c, rv, ""))
+		list.Items = append(list.Items, *lw.observed(c, rv, ""))
 	}
 	lw.mu.Lock()
 	if lw.pending != nil {
@@ -348,7 +383,7 @@ func (w *containerWatch) resume(ctx context.Context) (*subscription, error) {
 	listed := make(map[string]bool, len(containers))
 	for _, c := range containers {
 		listed[c.ID] = true
-		if !w.send(watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, "")}) {
+		if !w.send(watch.Event{Type: watch.Modified, Object: w.lw.observed(c, rv, "")}) {
 			sub.cancel()
 			return nil, errWatchStopped
 		}
@@ -390,7 +425,7 @@ func (w *containerWatch) observe(ctx context.Context, ev runtime.Event) (watch.E
 	case err != nil:
 		return watch.Event{}, fmt.Errorf("inspect container %s after %s: %w", ev.ContainerID, ev.Action, err)
 	}
-	return watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, ev.Action)}, nil
+	return watch.Event{Type: watch.Modified, Object: w.lw.observed(c, rv, ev.Action)}, nil
 }
 
 func (w *containerWatch) send(ev watch.Event) bool {

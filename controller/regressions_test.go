@@ -239,3 +239,36 @@ func TestRegression_CreatedContainerInFinishedRun_IsNotStarted(t *testing.T) {
 		t.Fatalf("actions %v state %s message %q, want nothing done", kinds(p.actions), p.status.State, p.status.Message)
 	}
 }
+
+// lostOOMFlag reports containers as Docker 20.10 may after an OOM kill:
+// exit code 137 but OOMKilled false, with only the "oom" event telling.
+type lostOOMFlag struct{ *fake.Runtime }
+
+func (l lostOOMFlag) InspectContainer(ctx context.Context, id string) (runtime.Container, error) {
+	c, err := l.Runtime.InspectContainer(ctx, id)
+	c.OOMKilled = false
+	return c, err
+}
+
+func (l lostOOMFlag) ListContainers(ctx context.Context, key, value string) ([]runtime.Container, error) {
+	cs, err := l.Runtime.ListContainers(ctx, key, value)
+	for i := range cs {
+		cs[i].OOMKilled = false
+	}
+	return cs, err
+}
+
+func TestRegression_OOMEventWithoutFlag_ReportsOOMKilled(t *testing.T) {
+	engine := fake.New(fake.WithImages(testImage))
+	st := openStore(t)
+	h := startOver(t, st, st, lostOOMFlag{engine}, engine)
+	h.put("hog", func(t *v1.Task) { t.Spec.RestartPolicy = v1.RestartNever })
+	task := h.waitState("hog", v1.Running)
+	if err := engine.Exit(task.Status.ContainerID, 137, true); err != nil {
+		t.Fatal(err)
+	}
+	got := h.waitState("hog", v1.Failed)
+	if got.Status.Reason != ReasonOOMKilled {
+		t.Fatalf("reason = %q, want OOMKilled from the oom event", got.Status.Reason)
+	}
+}
