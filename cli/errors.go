@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // ServerError is a non-2xx answer from cubelet, carrying the server's
@@ -47,36 +49,7 @@ func statusError(code int, body []byte) error {
 		st.Code = int32(code)
 	}
 	if st.Reason == "" {
-		st.Reason = metav1.StatusReason(reasonForCode(code))
+		st.Reason = v1.ReasonForCode(code)
 	}
 	return &ServerError{ErrStatus: st}
-}
-
-// reasonForCode is apimachinery's code-to-reason mapping for the codes
-// cubelet uses, for bodies that carry no reason.
-func reasonForCode(code int) metav1.StatusReason {
-	switch code {
-	case http.StatusBadRequest:
-		return metav1.StatusReasonBadRequest
-	case http.StatusUnauthorized:
-		return metav1.StatusReasonUnauthorized
-	case http.StatusForbidden:
-		return metav1.StatusReasonForbidden
-	case http.StatusNotFound:
-		return metav1.StatusReasonNotFound
-	case http.StatusMethodNotAllowed:
-		return metav1.StatusReasonMethodNotAllowed
-	case http.StatusConflict:
-		return metav1.StatusReasonConflict
-	case http.StatusGone:
-		return metav1.StatusReasonExpired
-	case http.StatusRequestEntityTooLarge:
-		return metav1.StatusReasonRequestEntityTooLarge
-	case http.StatusUnprocessableEntity:
-		return metav1.StatusReasonInvalid
-	case http.StatusServiceUnavailable:
-		return metav1.StatusReasonServiceUnavailable
-	default:
-		return metav1.StatusReasonUnknown
-	}
 }

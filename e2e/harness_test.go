@@ -129,34 +129,13 @@ type cubelet struct {
 	done chan error
 }
 
-// start runs cubelet serve on a free loopback port over the env's data dir.
+// start runs cubelet serve on a free loopback port over the env's data dir
+// and waits until it is ready.
 func (e *env) start(extra ...string) *cubelet {
 	e.t.Helper()
 	addr := freeAddr(e.t)
-	args := append([]string{"serve", "--addr", addr, "--data-dir", e.dataDir, "--resync", "1h",
-		"--log-format", "json", "--backoff-base", "200ms", "--drain-timeout", "20s"}, extra...)
-	cmd := exec.Command(binary, args...)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start cubelet: %v", err)
-	}
-	c := &cubelet{t: e.t, cmd: cmd, base: "http://" + addr, logs: logs, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.done:
-			case <-time.After(30 * time.Second):
-				_ = c.cmd.Process.Kill()
-				<-c.done
-			}
-		}
-		if e.t.Failed() {
-			e.t.Logf("cubelet logs:\n%s", tail(c.logs.String(), 60))
-		}
-	})
+	args := append([]string{"--addr", addr, "--resync", "1h", "--backoff-base", "200ms", "--drain-timeout", "20s"}, extra...)
+	c := e.spawn("http://"+addr, args...)
 	c.waitReady()
 	return c
 }

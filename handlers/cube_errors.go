@@ -9,6 +9,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // cubeErrResponse is the error body of Cube's worker API (worker.ErrResponse
@@ -25,26 +27,9 @@ func cubeError(code int, format string, args ...any) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status:  metav1.StatusFailure,
 		Code:    int32(code),
-		Reason:  reasonForCode(code),
+		Reason:  v1.ReasonForCode(code),
 		Message: fmt.Sprintf(format, args...),
 	}}
-}
-
-func reasonForCode(code int) metav1.StatusReason {
-	switch code {
-	case http.StatusBadRequest:
-		return metav1.StatusReasonBadRequest
-	case http.StatusNotFound:
-		return metav1.StatusReasonNotFound
-	case http.StatusMethodNotAllowed:
-		return metav1.StatusReasonMethodNotAllowed
-	case http.StatusConflict:
-		return metav1.StatusReasonConflict
-	case http.StatusRequestEntityTooLarge:
-		return metav1.StatusReasonRequestEntityTooLarge
-	default:
-		return metav1.StatusReasonUnknown
-	}
 }
 
 // writeCubeError renders err in Cube's shape. An API error (the store's or

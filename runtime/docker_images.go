@@ -10,18 +10,6 @@ import (
 	"github.com/docker/docker/api/types/image"
 )
 
-// ImagePresent reports whether ref is in the daemon's image store. A missing
-// image is (false, nil); any other failure is an error.
-func (d *Docker) ImagePresent(ctx context.Context, ref string) (bool, error) {
-	if _, err := d.cli.ImageInspect(ctx, ref); err != nil {
-		if isNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("inspect image %s: %w", ref, err)
-	}
-	return true, nil
-}
-
 // PullImage pulls ref (":latest" when it names no tag) and returns once the
 // daemon has stored it. The daemon reports many failures inside the progress
 // stream rather than as an HTTP status, so the stream is read to its end and

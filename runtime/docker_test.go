@@ -414,12 +414,13 @@ func TestDocker_MemoryLimit_AllocatingPastIt_IsOOMKilled(t *testing.T) {
 func TestDocker_Images(t *testing.T) {
 	e := newE2E(t)
 	ctx := e.ctx(30 * time.Second)
-	if ok, err := e.d.ImagePresent(ctx, e.image); err != nil || !ok {
-		t.Errorf("ImagePresent(%s) = %v, %v; want true", e.image, ok, err)
-	}
 	missing := "cubelet-no-such-image:" + e.run
-	if ok, err := e.d.ImagePresent(ctx, missing); err != nil || ok {
-		t.Errorf("ImagePresent(%s) = %v, %v; want false, nil", missing, ok, err)
+	// The controller pulls the way docker run does: a create that fails
+	// with ErrNotFound means the image is missing.
+	spec := e.spec("missing-image")
+	spec.Image = missing
+	if _, err := e.d.CreateContainer(ctx, spec); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("create with missing image %s: %v, want ErrNotFound", missing, err)
 	}
 	// No registry is reachable here, and the image exists nowhere: either
 	// way the daemon refuses, and its words must reach the caller.

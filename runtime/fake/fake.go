@@ -36,7 +36,6 @@ const (
 	MethodStartContainer   = "StartContainer"
 	MethodStopContainer    = "StopContainer"
 	MethodRemoveContainer  = "RemoveContainer"
-	MethodImagePresent     = "ImagePresent"
 	MethodPullImage        = "PullImage"
 	MethodContainerLogs    = "ContainerLogs"
 )
@@ -443,16 +442,6 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	delete(r.byName, e.c.Name)
 	r.emit(e, runtime.EventDestroy)
 	return nil
-}
-
-// ImagePresent reports whether ref is in the image store.
-func (r *Runtime) ImagePresent(ctx context.Context, ref string) (bool, error) {
-	if err := r.enter(ctx, MethodImagePresent); err != nil {
-		return false, fmt.Errorf("inspect image %s: %w", ref, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.images[ref], nil
 }
 
 // PullImage stores ref, or fails with the error set by FailPull.
