@@ -241,7 +241,11 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		utilruntime.HandleErrorWithContext(ctx, err, "reconcile failed, requeued", "task", name)
 	case result.requeueAfter > 0:
 		c.workqueue.Forget(name)
-		c.triggers.add(name, triggerBackoff)
+		if result.waited {
+			c.triggers.add(name, trigger)
+		} else {
+			c.triggers.add(name, triggerBackoff)
+		}
 		c.workqueue.AddAfter(name, result.requeueAfter)
 	default:
 		c.workqueue.Forget(name)

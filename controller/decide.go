@@ -60,6 +60,9 @@ type plan struct {
 	requeueAfter time.Duration
 	// finalize releases the task's finalizer once the actions succeeded.
 	finalize bool
+	// waited: nothing was decided; the container cache has yet to show
+	// cubelet's own new container.
+	waited bool
 }
 
 // observation is everything decide looks at.
@@ -236,7 +239,7 @@ func awaitOwnContainer(o observation) (plan, bool) {
 	if id == "" || findContainer(o.containers, id) != nil || o.now.Sub(o.restart.StartedAt) >= cacheLagLimit {
 		return plan{}, false
 	}
-	p := plan{restart: o.restart, status: *o.task.Status.DeepCopy(), requeueAfter: cacheLagRetry}
+	p := plan{restart: o.restart, status: *o.task.Status.DeepCopy(), requeueAfter: cacheLagRetry, waited: true}
 	p.status.RestartCount += o.restart.Uncounted
 	p.restart.Uncounted = 0
 	return p, true

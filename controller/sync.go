@@ -17,6 +17,9 @@ import (
 // syncResult tells processNextWorkItem when to look again.
 type syncResult struct {
 	requeueAfter time.Duration
+	// waited: the sync only waited for a cache to catch up, so the reason
+	// it was queued still stands for the next look.
+	waited bool
 }
 
 // syncHandler reconciles one task: read the caches, decide, execute, write
@@ -30,7 +33,7 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		// The cache has not caught up with our last status write: look
 		// again in a moment rather than decide from a status we replaced.
 		c.log.Debug("reconcile", "task", name, "action", actionNone, "trigger", trigger, "result", "waiting for cache")
-		return syncResult{requeueAfter: cacheLagRetry}, nil
+		return syncResult{requeueAfter: cacheLagRetry, waited: true}, nil
 	}
 	obs := observation{
 		task:       task,
@@ -90,7 +93,7 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		level("reconcile", "task", name, "action", actionNone, "trigger", trigger,
 			"state", p.status.State, "reason", p.status.Reason, "result", "ok")
 	}
-	return syncResult{requeueAfter: p.requeueAfter}, nil
+	return syncResult{requeueAfter: p.requeueAfter, waited: p.waited}, nil
 }
 
 // remember keeps a task's record, with uncounted restarts not yet in a
