@@ -104,6 +104,7 @@ func putWith(client *http.Client, url, body string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/cubelet/cubelet/apis/cube"
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/hoststats"
+	"github.com/cubelet/cubelet/store"
 )
 
 // The contract tests send JSON written by hand exactly as Cube's manager
@@ -329,13 +332,59 @@ func TestCube_SeesTasksCreatedThroughV1(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].ID.String() != string(created.UID) || tasks[0].Name != "web" || tasks[0].Image != "nginx" {
 		t.Fatalf("GET /tasks = %+v; want the v1 task, its uid as ID", tasks)
 	}
+	// A lookup by ID is a Get by name, never a scan: a /v1 task is listed
+	// here but addressed through /v1.
 	resp, data = e.request(t, http.MethodGet, "/tasks/"+string(created.UID), "")
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /tasks/{uid} = %d: %s", resp.StatusCode, data)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /tasks/{uid} = %d, want 404: %s", resp.StatusCode, data)
 	}
 	resp, _ = e.request(t, http.MethodDelete, "/tasks/"+string(created.UID), "")
-	if resp.StatusCode != http.StatusNoContent || e.stored(t, "web").Spec.DesiredState != v1.Completed {
-		t.Errorf("DELETE /tasks/{uid} = %d; want 204 and the v1 task stopped", resp.StatusCode)
+	if resp.StatusCode != http.StatusNotFound || e.stored(t, "web").Spec.DesiredState == v1.Completed {
+		t.Errorf("DELETE /tasks/{uid} = %d; want 404 and the v1 task untouched", resp.StatusCode)
+	}
+}
+
+// listCounter counts List calls, to prove a lookup does not scan.
+type listCounter struct {
+	store.Interface
+	lists atomic.Int64
+}
+
+func (c *listCounter) List(ctx context.Context, sel labels.Selector) (*v1.TaskList, error) {
+	c.lists.Add(1)
+	return c.Interface.List(ctx, sel)
+}
+
+func TestCubeLookup_ManyTasks_IsOneGetNeverAList(t *testing.T) {
+	counter := &listCounter{}
+	e := newTestEnv(t, func(s *envSetup) {
+		s.wrap = func(st store.Interface) store.Interface { counter.Interface = st; return counter }
+	})
+	const n = 300
+	for i := range n {
+		e.put(t, fmt.Sprintf("v1-task-%d", i), taskJSON("nginx", nil), http.StatusCreated)
+	}
+	e.postEvent(t, managerEventJSON(uuid.NewString(), cubeTaskID, 1), http.StatusCreated)
+	counter.lists.Store(0)
+
+	for _, tc := range []struct {
+		method, id string
+		want       int
+	}{
+		{http.MethodGet, cubeTaskID, http.StatusOK},
+		{http.MethodGet, uuid.NewString(), http.StatusNotFound},
+		{http.MethodDelete, uuid.NewString(), http.StatusNotFound},
+		{http.MethodDelete, cubeTaskID, http.StatusNoContent},
+	} {
+		resp, data := e.request(t, tc.method, "/tasks/"+tc.id, "")
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s /tasks/%s = %d, want %d: %s", tc.method, tc.id, resp.StatusCode, tc.want, data)
+		}
+	}
+	// A POST for an unknown ID looks it up too before creating it.
+	e.postEvent(t, managerEventJSON(uuid.NewString(), uuid.NewString(), 1), http.StatusCreated)
+	if got := counter.lists.Load(); got != 0 {
+		t.Fatalf("lookups listed the store %d times among %d tasks; want a Get by name", got, n+2)
 	}
 }
 

@@ -89,7 +89,14 @@ func (e *testEnv) open(t *testing.T, ctx context.Context, method, path, body str
 	if e.token != "" {
 		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
+	if hasBody(req) {
+		req.Header.Set("Content-Type", "application/json") // as every client must; header may override it
+	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if http.CanonicalHeaderKey(header[i]) == "Host" {
+			req.Host = header[i+1] // the client sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := e.srv.Client().Do(req)

@@ -36,22 +36,43 @@ type Config struct {
 	// Token, when set, is the bearer token every request but /healthz and
 	// /readyz must carry.
 	Token string
+	// CubeOnly serves only the Cube worker API (/tasks, /stats) and the
+	// probes: the unauthenticated listener of --cube-insecure-addr.
+	CubeOnly bool
+	// ListenHost is the host of the listen address; when it names one
+	// address or name (not a wildcard) it is an accepted Host.
+	ListenHost string
+	// AllowedHosts are further names (or addresses) accepted in Host,
+	// beyond localhost, loopback and the connection's own address.
+	AllowedHosts []string
+	// HTTPMetrics counts refused requests; nil counts nothing.
+	HTTPMetrics *HTTPMetrics
 	// HostStats reads the host's figures for Cube's GET /stats; nil
 	// reads this host's /proc (hoststats.Read).
 	HostStats func() (hoststats.Stats, error)
 	Logger    *slog.Logger
 }
 
-// NewRouter returns the HTTP handler for cfg.
+// NewRouter returns the HTTP handler for cfg. Every request passes the
+// browser guard (Host, Origin, Content-Type) first, then the token check,
+// then reaches its route.
 func NewRouter(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := mux.NewRouter()
-	registerHealth(r, cfg)
-	registerV1(r, cfg)
+	if cfg.CubeOnly {
+		// No /metrics: what the unauthenticated listener opens is exactly
+		// what a Cube manager uses, and nothing else.
+		health := cfg
+		health.Metrics = nil
+		registerHealth(r, health)
+	} else {
+		registerHealth(r, cfg)
+		registerV1(r, cfg)
+	}
 	registerCube(r, cfg)
 	r.NotFoundHandler = http.HandlerFunc(routeNotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
-	return withBearerToken(cfg.Token, r)
+	return newGuard(cfg).wrap(withBearerToken(cfg.Token, cfg.HTTPMetrics, r))
 }
