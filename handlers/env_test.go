@@ -34,6 +34,9 @@ type envSetup struct {
 	store store.Options
 	// wrap, when set, puts a layer between the router and the store.
 	wrap func(store.Interface) store.Interface
+	// limits, when set, serves the router with NewServer and these limits
+	// instead of httptest's unbounded server.
+	limits *ServerLimits
 }
 
 // envOption adjusts a testEnv before it starts.
@@ -55,7 +58,11 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	if setup.wrap != nil {
 		cfg.Store = setup.wrap(st)
 	}
-	srv := httptest.NewServer(NewRouter(cfg))
+	srv := httptest.NewUnstartedServer(NewRouter(cfg))
+	if setup.limits != nil {
+		srv.Config = NewServer(srv.Config.Handler, *setup.limits, nil)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testEnv{srv: srv, store: st, token: cfg.Token}
 }
