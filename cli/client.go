@@ -4,21 +4,32 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // DefaultServer is where the client looks for cubelet when neither --server
-// nor CUBELET_SERVER says otherwise: `cubelet serve`'s default address.
-const DefaultServer = "http://127.0.0.1:5556"
+// nor CUBELET_SERVER says otherwise: `cubelet serve`'s default socket.
+const DefaultServer = "unix:///run/cubelet/cubelet.sock"
+
+// unixScheme prefixes a socket path in a server address.
+const unixScheme = "unix://"
+
+// MinTokenBytes is the shortest bearer token accepted: 256 bits when it is
+// random, out of reach of guessing over the network.
+const MinTokenBytes = 32
 
 // ServerEnv names the environment variable that overrides DefaultServer.
 const ServerEnv = "CUBELET_SERVER"
@@ -32,12 +43,17 @@ type Client struct {
 	base  *url.URL
 	token string
 	http  *http.Client
+	// socket is the Unix socket path when the server is "unix://PATH".
+	socket string
 }
 
-// NewClient returns a client for server, a URL such as
-// "http://127.0.0.1:5556" (a bare "host:port" means http). A non-empty
-// token is sent as a bearer token on every request.
+// NewClient returns a client for server: "unix:///path/to/cubelet.sock",
+// or a URL such as "https://node1:5556" (a bare "host:port" means http). A
+// non-empty token is sent as a bearer token on every request.
 func NewClient(server, token string) (*Client, error) {
+	if path, ok := strings.CutPrefix(server, unixScheme); ok {
+		return newUnixClient(path, token)
+	}
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
@@ -57,8 +73,33 @@ func NewClient(server, token string) (*Client, error) {
 	return &Client{base: u, token: token, http: &http.Client{}}, nil
 }
 
-// Server is the base URL the client talks to.
-func (c *Client) Server() string { return c.base.String() }
+// newUnixClient talks HTTP over the socket at path. Requests name the
+// host "localhost", which is what cubelet's Host check accepts.
+func newUnixClient(path, token string) (*Client, error) {
+	if path == "" || !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("server address %q: want %s followed by an absolute socket path", unixScheme+path, unixScheme)
+	}
+	var dialer net.Dialer
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", path)
+		},
+	}
+	return &Client{
+		base:   &url.URL{Scheme: "http", Host: "localhost"},
+		token:  token,
+		http:   &http.Client{Transport: transport},
+		socket: path,
+	}, nil
+}
+
+// Server is the address the client talks to, as the user would write it.
+func (c *Client) Server() string {
+	if c.socket != "" {
+		return unixScheme + c.socket
+	}
+	return c.base.String()
+}
 
 // Get returns the task named name.
 func (c *Client) Get(ctx context.Context, name string) (*v1.Task, error) {
@@ -192,9 +233,22 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
-		return nil, fmt.Errorf("cannot reach cubelet at %s (set --server or %s): %w", c.base, ServerEnv, err)
+		return nil, fmt.Errorf("cannot reach cubelet at %s (set --server or %s)%s: %w", c.Server(), ServerEnv, c.hint(err), err)
 	}
 	return resp, nil
+}
+
+// hint explains the two failures a socket user meets most.
+func (c *Client) hint(err error) string {
+	switch {
+	case c.socket == "":
+		return ""
+	case errors.Is(err, fs.ErrPermission):
+		return "; the socket admits its owner and group only: run as root (sudo) or as a member of cubelet's --socket-group"
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return "; is `cubelet serve` running?"
+	}
+	return ""
 }
 
 func taskPath(name string) string { return "/v1/tasks/" + url.PathEscape(name) }
@@ -202,17 +256,38 @@ func taskPath(name string) string { return "/v1/tasks/" + url.PathEscape(name) }
 // ReadTokenFile reads a bearer token file, the format both `cubelet serve
 // --token-file` and the client commands take: the token, surrounding
 // whitespace ignored. An empty path means no token.
+//
+// The token is root on the host, so both sides refuse a file that others
+// may read or write (any group or other permission bit), and a token
+// shorter than MinTokenBytes. The client refuses rather than warns: a
+// token in a readable file is already every local user's, and a warning
+// on every command would be read once and then ignored.
 func ReadTokenFile(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("read --token-file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("read --token-file %s: %w", path, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("--token-file %s has mode %#o: group and others may read or change the token, which runs containers as root; run chmod 600 %s", path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("read --token-file %s: %w", path, err)
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" {
 		return "", fmt.Errorf("--token-file %s is empty", path)
+	}
+	if len(token) < MinTokenBytes {
+		return "", fmt.Errorf("--token-file %s holds %d bytes; a token needs at least %d (for example: head -c 32 /dev/urandom | base64 > %s)", path, len(token), MinTokenBytes, path)
 	}
 	return token, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,9 @@ func TestNewClient_AddressForms(t *testing.T) {
 		{in: "127.0.0.1:5556", want: "http://127.0.0.1:5556"},
 		{in: "http://localhost:5556/", want: "http://localhost:5556"},
 		{in: "https://cubelet.example:443", want: "https://cubelet.example:443"},
+		{in: "unix:///run/cubelet/cubelet.sock", want: "unix:///run/cubelet/cubelet.sock"},
+		{in: "unix://relative.sock", wantErr: true},
+		{in: "unix://", wantErr: true},
 		{in: "ftp://x", wantErr: true},
 		{in: "http://", wantErr: true},
 	} {
@@ -59,11 +63,11 @@ func TestConnection_ServerFromFlagThenEnvThenDefault(t *testing.T) {
 
 func TestClient_SendsBearerTokenFromFile(t *testing.T) {
 	f, _ := newFakeServer(t)
-	f.token = "s3cret"
+	f.token = strings.Repeat("s3cret", 6)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(f.token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -208,5 +212,83 @@ func TestFollowTasks_ResumesFromLastResourceVersionAfterCleanEnd(t *testing.T) {
 	}
 	if strings.Join(rvs, ",") != "5,7" {
 		t.Errorf("watched from %v, want [5 7]", rvs)
+	}
+}
+
+func TestClient_UnixSocket_TalksHTTPAsLocalhost(t *testing.T) {
+	f, _ := newFakeServer(t)
+	var host string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host = r.Host
+		f.ServeHTTP(w, r)
+	}))
+	sock := filepath.Join(t.TempDir(), "cubelet.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	t.Setenv(ServerEnv, "unix://"+sock)
+	c, err := (&connection{}).client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.List(context.Background(), ""); err != nil {
+		t.Fatalf("list over the socket: %v", err)
+	}
+	if host != "localhost" {
+		t.Errorf("Host %q, want localhost (what cubelet's Host check accepts)", host)
+	}
+}
+
+func TestClient_UnixSocketMissing_SaysWhatToCheck(t *testing.T) {
+	c, err := NewClient("unix://"+filepath.Join(t.TempDir(), "none.sock"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.List(context.Background(), "")
+	if err == nil || !strings.Contains(err.Error(), "is `cubelet serve` running?") {
+		t.Fatalf("err = %v, want a hint", err)
+	}
+}
+
+func TestReadTokenFile_RefusesShortTokensAndOpenModes(t *testing.T) {
+	dir := t.TempDir()
+	good := strings.Repeat("k", MinTokenBytes)
+	for _, tc := range []struct {
+		name, content string
+		mode          os.FileMode
+		wantErr       string
+	}{
+		{"good", good + "\n", 0o600, ""},
+		{"owner read-only", "  " + good + "\n", 0o400, ""},
+		{"one byte", "x", 0o600, "holds 1 bytes; a token needs at least 32"},
+		{"31 bytes after trimming", strings.Repeat("k", 31) + "\n\n", 0o600, "holds 31 bytes"},
+		{"empty", "\n", 0o600, "is empty"},
+		{"world-readable", good, 0o644, "has mode 0644"},
+		{"group-readable", good, 0o640, "chmod 600"},
+		{"world-writable", good, 0o602, "has mode 0602"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			token, err := ReadTokenFile(path)
+			if tc.wantErr == "" {
+				if err != nil || token != good {
+					t.Fatalf("ReadTokenFile = %q, %v; want the token", token, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("ReadTokenFile = %q, %v; want an error with %q", token, err, tc.wantErr)
+			}
+		})
 	}
 }
