@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,9 +27,11 @@ const FileName = "cubelet.db"
 // single goroutine that commits concurrent writes together (see write),
 // read by any number of goroutines in bolt read transactions.
 type Bolt struct {
-	db   *bolt.DB
-	opts Options
-	hub  *hub
+	db         *bolt.DB
+	lock       *lockFile
+	instanceID string
+	opts       Options
+	hub        *hub
 
 	requests   chan *writeRequest // unbuffered: a request is either taken or refused
 	closing    chan struct{}
@@ -46,40 +50,79 @@ func OpenDir(dir string, opts Options) (*Bolt, error) {
 
 // Open opens, or creates, the store in the bbolt file path. Missing parent
 // directories are created 0700 and a new file 0600: the store holds the
-// users' commands and environments. Only one process may have it open.
+// users' commands and environments.
+//
+// Only one process may have it open: a second Open fails at once with a
+// *LockedError naming the holder's pid (see lockFile).
+//
+// A damaged file is refused with an error wrapping a *CorruptError
+// (errors.Is(err, ErrCorrupt)) whose text names the file and the remedy.
+// Open checks the file's structure before bbolt maps it (checkFile), then
+// runs bbolt's consistency check and verifies every record's checksum, so
+// that nothing damaged is ever served and no damage makes bbolt panic or
+// fault. A store written before checksums (no format key) is rewritten
+// with them, in one transaction.
 func Open(path string, opts Options) (*Bolt, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: create data dir: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	lock, err := acquireLock(path)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store: %w", err)
 	}
-	var rev int64
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{tasksBucket, metaBucket} {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
-		rev, err = readRevision(tx)
-		return err
-	})
+	db, id, rev, err := openChecked(path, opts)
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		_ = lock.release()
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			return nil, fmt.Errorf("%w. %s", err, ce.Remedy())
+		}
+		return nil, err
 	}
 	b := &Bolt{
 		db:         db,
+		lock:       lock,
+		instanceID: id,
 		opts:       opts,
-		hub:        newHub(opts.WatchWindow, opts.WatchBuffer, rev),
+		hub:        newHub(opts.WatchWindow, opts.WatchWindowBytes, opts.WatchBuffer, rev),
 		requests:   make(chan *writeRequest),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
 	go b.write()
 	return b, nil
+}
+
+// InstanceID is the store's identity: a UUID created with the store file
+// and kept inside it, never changed. A wiped store (a deleted or emptied
+// file, a fresh data dir) is a new file and gets a new ID, so whatever
+// the old one owned is never silently adopted.
+func (b *Bolt) InstanceID() string {
+	return b.instanceID
+}
+
+// Path is the store file.
+func (b *Bolt) Path() string {
+	return b.db.Path()
+}
+
+// Backup writes a consistent copy of the whole store file to w, as of one
+// read transaction, while reads and writes go on; it returns the bytes
+// written. The copy is itself a store file: restore it by stopping
+// cubelet and putting it in place of the store's file. Writes that must
+// grow the file wait until the copy is done (bbolt cannot remap under a
+// reader).
+func (b *Bolt) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := b.view(context.Background(), func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("back up store %s: %w", b.db.Path(), err)
+	}
+	return n, nil
 }
 
 // Close stops the writer (writes in flight finish first), ends every
@@ -91,6 +134,10 @@ func (b *Bolt) Close() error {
 		b.hub.close()
 		if err := b.db.Close(); err != nil {
 			b.closeErr = fmt.Errorf("close store: %w", err)
+		}
+		// Only now may another process have the file.
+		if err := b.lock.release(); err != nil && b.closeErr == nil {
+			b.closeErr = fmt.Errorf("close store: release lock: %w", err)
 		}
 	})
 	return b.closeErr
@@ -164,9 +211,9 @@ func readTasks(tx *bolt.Tx, selector labels.Selector) (int64, []v1.Task, error) 
 	}
 	items := []v1.Task{}
 	err = tx.Bucket([]byte(tasksBucket)).ForEach(func(k, data []byte) error {
-		t, err := decodeTask(data)
+		t, err := readTask(tx, k, data)
 		if err != nil {
-			return fmt.Errorf("task %q: %w", k, err)
+			return err
 		}
 		if selector.Matches(labels.Set(t.Labels)) {
 			items = append(items, *t)
@@ -211,14 +258,26 @@ func (b *Bolt) Delete(ctx context.Context, name string, uid string) (*v1.Task, e
 // N it replays the retained events after N, then live ones. A revision
 // not yet reached is waited for.
 func (b *Bolt) Watch(ctx context.Context, resourceVersion string) (watch.Interface, error) {
+	return b.watch(ctx, resourceVersion, filter{})
+}
+
+// WatchSelected implements Interface.
+func (b *Bolt) WatchSelected(ctx context.Context, resourceVersion string, selector labels.Selector) (watch.Interface, error) {
+	if selector == nil {
+		selector = labels.Everything()
+	}
+	return b.watch(ctx, resourceVersion, filter{selector: selector, progress: true})
+}
+
+func (b *Bolt) watch(ctx context.Context, resourceVersion string, f filter) (watch.Interface, error) {
 	if resourceVersion == "" || resourceVersion == "0" {
-		return b.watchFromSnapshot(ctx)
+		return b.watchFromSnapshot(ctx, f)
 	}
 	rev, err := strconv.ParseInt(resourceVersion, 10, 64)
 	if err != nil || rev < 0 {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", resourceVersion))
 	}
-	w, err := b.hub.register(ctx, rev, nil)
+	w, err := b.hub.register(ctx, rev, nil, f)
 	if err != nil {
 		return nil, fmt.Errorf("watch tasks from %d: %w", rev, err)
 	}
@@ -227,25 +286,38 @@ func (b *Bolt) Watch(ctx context.Context, resourceVersion string) (watch.Interfa
 
 // watchFromSnapshot reads every task at some revision R and registers a
 // watcher for the events after R. The snapshot is read without holding up
-// the writer; if more than WatchWindow writes land before the watcher is
-// registered, the events after R are gone and it reads again.
-func (b *Bolt) watchFromSnapshot(ctx context.Context) (watch.Interface, error) {
+// the writer; if the window lets go of R before the watcher is
+// registered, the events after R are gone and it reads again. A damaged
+// record fails the watch: it is not something a retry repairs.
+//
+// With f.progress the snapshot is followed by a BOOKMARK at R, so the
+// consumer learns the revision the snapshot stands for: its objects carry
+// the revisions they were last written at, in name order, none of which
+// is R in general.
+func (b *Bolt) watchFromSnapshot(ctx context.Context, f filter) (watch.Interface, error) {
+	selector := f.selector
+	if selector == nil {
+		selector = labels.Everything()
+	}
 	for {
 		var rev int64
 		var tasks []v1.Task
 		err := b.view(ctx, func(tx *bolt.Tx) error {
 			var err error
-			rev, tasks, err = readTasks(tx, labels.Everything())
+			rev, tasks, err = readTasks(tx, selector)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("watch tasks: %w", err)
 		}
-		initial := make([]event, len(tasks))
+		initial := make([]event, len(tasks), len(tasks)+1)
 		for i := range tasks {
 			initial[i] = event{typ: watch.Added, obj: &tasks[i], rev: rev}
 		}
-		w, err := b.hub.register(ctx, rev, initial)
+		if f.progress {
+			initial = append(initial, event{typ: watch.Bookmark, rev: rev})
+		}
+		w, err := b.hub.register(ctx, rev, initial, f)
 		if apierrors.IsResourceExpired(err) {
 			continue
 		}

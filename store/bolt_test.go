@@ -42,11 +42,12 @@ func TestOpen_CreatesDir0700AndFile0600(t *testing.T) {
 	}
 }
 
-func TestOpen_FileHeldByAnotherStore_TimesOut(t *testing.T) {
+func TestOpen_FileHeldByAnotherStore_RefusedAtOnce(t *testing.T) {
 	_, dir := openTestStore(t, Options{})
 	_, err := OpenDir(dir, Options{LockTimeout: 50 * time.Millisecond})
-	if err == nil {
-		t.Fatalf("second OpenDir of the same file succeeded")
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID != os.Getpid() {
+		t.Fatalf("second OpenDir of the same file: %v, want a LockedError naming pid %d", err, os.Getpid())
 	}
 }
 

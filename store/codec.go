@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,16 +12,58 @@ import (
 	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
-// The database holds two buckets: tasks (name → JSON Task) and meta
-// (revision → 8-byte big-endian store revision).
+// The database holds two buckets: tasks (name → Task as JSON) and meta
+// (revision → 8-byte big-endian store revision, format → the layout
+// version, instance → the store's UUID).
+//
+// Since format 2 every value is sealed: a 4-byte big-endian CRC-32C of the
+// key and the payload, then the payload. bbolt checks its meta pages and
+// nothing else, so a flipped bit in a data page would otherwise be served
+// as it is (issue 11 saw U+FFFD in task JSON). The key is covered too, so a
+// damaged key cannot pass a value off as another task's.
 const (
 	tasksBucket = "tasks"
 	metaBucket  = "meta"
 	revisionKey = "revision"
+	formatKey   = "format"
+	instanceKey = "instance"
+
+	// formatVersion is the layout this code writes. A store without a
+	// format key predates checksums (format 1) and is migrated on Open.
+	formatVersion = 2
+	checksumSize  = 4
 )
 
-// encodeTask stamps the type and returns the stored bytes together with the
-// object decoded back from them. Callers hand out the decoded object, so
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(key, payload []byte) uint32 {
+	return crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, payload)
+}
+
+// seal returns payload prefixed with its checksum, ready for Put.
+func seal(key, payload []byte) []byte {
+	out := make([]byte, checksumSize+len(payload))
+	binary.BigEndian.PutUint32(out, checksum(key, payload))
+	copy(out[checksumSize:], payload)
+	return out
+}
+
+// unseal checks value, stored under bucket/key, and returns its payload
+// (still memory of the transaction). A mismatch is a *CorruptError naming
+// the file and the key.
+func unseal(tx *bolt.Tx, bucket string, key, value []byte) ([]byte, error) {
+	if len(value) < checksumSize {
+		return nil, corruptValue(tx, bucket, key, fmt.Errorf("value of %d bytes is shorter than its checksum", len(value)))
+	}
+	payload := value[checksumSize:]
+	if want, got := binary.BigEndian.Uint32(value), checksum(key, payload); want != got {
+		return nil, corruptValue(tx, bucket, key, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", want, got))
+	}
+	return payload, nil
+}
+
+// encodeTask stamps the type and returns the JSON to store together with
+// the object decoded back from it. Callers hand out the decoded object, so
 // what a write returns is exactly what a later Get returns (timestamps at
 // second precision, quantities in canonical form).
 func encodeTask(t *v1.Task) ([]byte, *v1.Task, error) {
@@ -47,26 +90,61 @@ func decodeTask(data []byte) (*v1.Task, error) {
 	return t, nil
 }
 
+// readTask checks and decodes the task stored under key. A task whose
+// checksum holds but whose name differs from its key is damage too (a
+// value written under the wrong key cannot happen otherwise).
+func readTask(tx *bolt.Tx, key, value []byte) (*v1.Task, error) {
+	payload, err := unseal(tx, tasksBucket, key, value)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTask(payload)
+	if err != nil {
+		return nil, corruptValue(tx, tasksBucket, key, err)
+	}
+	if t.Name != string(key) {
+		return nil, corruptValue(tx, tasksBucket, key, fmt.Errorf("holds task %q", t.Name))
+	}
+	return t, nil
+}
+
 // getTask returns the stored task named name, or nil when there is none.
 func getTask(tx *bolt.Tx, name string) (*v1.Task, error) {
 	data := tx.Bucket([]byte(tasksBucket)).Get([]byte(name))
 	if data == nil {
 		return nil, nil
 	}
-	t, err := decodeTask(data)
-	if err != nil {
-		return nil, fmt.Errorf("task %q: %w", name, err)
+	return readTask(tx, []byte(name), data)
+}
+
+// putTask stores the task JSON data under name, sealed.
+func putTask(tasks *bolt.Bucket, name string, data []byte) error {
+	return tasks.Put([]byte(name), seal([]byte(name), data))
+}
+
+// readMeta returns the checked payload of a meta key, nil when absent.
+func readMeta(tx *bolt.Tx, key string) ([]byte, error) {
+	value := tx.Bucket([]byte(metaBucket)).Get([]byte(key))
+	if value == nil {
+		return nil, nil
 	}
-	return t, nil
+	return unseal(tx, metaBucket, []byte(key), value)
+}
+
+func writeMeta(tx *bolt.Tx, key string, payload []byte) error {
+	if err := tx.Bucket([]byte(metaBucket)).Put([]byte(key), seal([]byte(key), payload)); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
 }
 
 func readRevision(tx *bolt.Tx) (int64, error) {
-	data := tx.Bucket([]byte(metaBucket)).Get([]byte(revisionKey))
-	if data == nil {
-		return 0, nil
+	data, err := readMeta(tx, revisionKey)
+	if err != nil || data == nil {
+		return 0, err
 	}
 	if len(data) != 8 {
-		return 0, fmt.Errorf("read revision: corrupt value of %d bytes", len(data))
+		return 0, corruptValue(tx, metaBucket, []byte(revisionKey), fmt.Errorf("revision of %d bytes, want 8", len(data)))
 	}
 	return int64(binary.BigEndian.Uint64(data)), nil
 }
@@ -74,10 +152,7 @@ func readRevision(tx *bolt.Tx) (int64, error) {
 func writeRevision(tx *bolt.Tx, rev int64) error {
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(rev))
-	if err := tx.Bucket([]byte(metaBucket)).Put([]byte(revisionKey), buf[:]); err != nil {
-		return fmt.Errorf("write revision %d: %w", rev, err)
-	}
-	return nil
+	return writeMeta(tx, revisionKey, buf[:])
 }
 
 func formatRevision(rev int64) string {

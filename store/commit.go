@@ -98,7 +98,7 @@ func (b *Bolt) commit(batch []*writeRequest) {
 		}
 		tasks := tx.Bucket([]byte(tasksBucket))
 		for i, req := range batch {
-			out, err := apply(tx, req, rev+1, now)
+			out, prevLabels, err := apply(tx, req, rev+1, now)
 			if err != nil {
 				replies[i].err = err
 				continue
@@ -111,7 +111,7 @@ func (b *Bolt) commit(batch []*writeRequest) {
 				return fmt.Errorf("%s task %q: %w", req.op, req.name, err)
 			}
 			rev++
-			events = append(events, event{typ: out.event, obj: out.obj, data: out.data, rev: rev})
+			events = append(events, event{typ: out.event, obj: out.obj, data: out.data, prevLabels: prevLabels, rev: rev})
 		}
 		if len(events) == 0 {
 			return errNothingWritten
@@ -136,25 +136,31 @@ func (b *Bolt) commit(batch []*writeRequest) {
 }
 
 // apply runs one request's mutation against the task it names, as the
-// transaction sees it (including earlier writes of the same batch).
-func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, error) {
+// transaction sees it (including earlier writes of the same batch). It
+// also returns the task's labels before the write, for selecting
+// watchers.
+func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, map[string]string, error) {
 	if err := req.ctx.Err(); err != nil {
-		return outcome{}, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
+		return outcome{}, nil, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
 	}
 	// bolt would refuse such a key at Put, failing the whole batch.
 	if req.name == "" || len(req.name) > bolt.MaxKeySize {
-		return outcome{}, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
+		return outcome{}, nil, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
 	}
 	stored, err := getTask(tx, req.name)
 	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", req.op, err)
+		return outcome{}, nil, fmt.Errorf("%s: %w", req.op, err)
 	}
-	return req.mutate(stored, next, now)
+	out, err := req.mutate(stored, next, now)
+	if err != nil || stored == nil {
+		return out, nil, err
+	}
+	return out, stored.Labels, nil
 }
 
 func storeOutcome(tasks *bolt.Bucket, name string, out outcome) error {
 	if out.event == watch.Deleted {
 		return tasks.Delete([]byte(name))
 	}
-	return tasks.Put([]byte(name), out.data)
+	return putTask(tasks, name, out.data)
 }

@@ -8,6 +8,10 @@ type Options struct {
 	// watch from an older resourceVersion fails with 410 Expired.
 	// Default 10000.
 	WatchWindow int
+	// WatchWindowBytes bounds the same window by the size of the stored
+	// JSON it retains; the oldest events go first when either bound is
+	// reached. Default 64 MiB.
+	WatchWindowBytes int64
 	// WatchBuffer is how many live events may wait for one watcher beyond
 	// its initial events. A watcher that falls further behind has its
 	// result channel closed, so writers never wait for readers; the
@@ -26,6 +30,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.WatchWindow <= 0 {
 		o.WatchWindow = 10000
+	}
+	if o.WatchWindowBytes <= 0 {
+		o.WatchWindowBytes = 64 << 20
 	}
 	if o.WatchBuffer <= 0 {
 		o.WatchBuffer = 1000

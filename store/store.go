@@ -45,4 +45,13 @@ type Interface interface {
 	// ADDED event per existing task. A version older than the retained
 	// window fails with a 410 Expired error, so reflectors relist.
 	Watch(ctx context.Context, resourceVersion string) (watch.Interface, error)
+	// WatchSelected is Watch for the tasks selector matches, as a
+	// Kubernetes API server filters a watch: a task that starts to match
+	// comes as ADDED, one that stops matching as DELETED (with the object
+	// as it is after that write). The stream also carries BOOKMARK events
+	// (objects holding only a resourceVersion): one after the initial
+	// snapshot of "" or "0", at the snapshot's revision, and one in place
+	// of each event the selector filters out. Resuming from the last
+	// resourceVersion seen therefore never replays anything older.
+	WatchSelected(ctx context.Context, resourceVersion string, selector labels.Selector) (watch.Interface, error)
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // hub fans committed events out to watchers and keeps the replay window.
@@ -19,9 +23,9 @@ type hub struct {
 	running  sync.WaitGroup // one per watcher goroutine
 }
 
-func newHub(windowSize, buffer int, rev int64) *hub {
+func newHub(windowSize int, windowBytes int64, buffer int, rev int64) *hub {
 	return &hub{
-		window:   newWindow(windowSize, rev),
+		window:   newWindow(windowSize, windowBytes, rev),
 		watchers: make(map[*watcher]struct{}),
 		buffer:   buffer,
 	}
@@ -47,9 +51,11 @@ func (h *hub) publish(evs []event) {
 }
 
 // register starts a watcher that sends initial, then every event with a
-// revision greater than after: those still in the window, then live ones.
-// It fails with 410 Expired when events after after were evicted.
-func (h *hub) register(ctx context.Context, after int64, initial []event) (*watcher, error) {
+// revision greater than after: those still in the window, then live ones,
+// as f presents them. It fails with 410 Expired when events after after
+// were evicted. Under the lock it only copies the window's events; the
+// watcher decodes them.
+func (h *hub) register(ctx context.Context, after int64, initial []event, f filter) (*watcher, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -62,6 +68,7 @@ func (h *hub) register(ctx context.Context, after int64, initial []event) (*watc
 	w := &watcher{
 		hub:         h,
 		ctx:         ctx,
+		filter:      f,
 		after:       after,
 		buffer:      h.buffer,
 		queue:       append(initial, replay...),
@@ -100,6 +107,7 @@ func (h *hub) close() {
 type watcher struct {
 	hub    *hub
 	ctx    context.Context
+	filter filter
 	after  int64 // only events with a greater revision are sent
 	buffer int   // how many live events may wait in queue
 
@@ -198,12 +206,78 @@ func (w *watcher) run() {
 				return
 			}
 		}
+		out, send, err := w.filter.present(e)
+		if err != nil {
+			// Only data the store wrote is in the window, so this is
+			// damage in memory; say so and end, never send a guess.
+			status := apierrors.NewInternalError(err).ErrStatus
+			select {
+			case w.result <- watch.Event{Type: watch.Error, Object: &status}:
+			case <-w.stop:
+			case <-w.ctx.Done():
+			}
+			return
+		}
+		if !send {
+			continue
+		}
 		select {
-		case w.result <- watch.Event{Type: e.typ, Object: e.obj.DeepCopy()}:
+		case w.result <- out:
 		case <-w.stop:
 			return
 		case <-w.ctx.Done():
 			return
 		}
 	}
+}
+
+// filter is how a watcher presents events: all of them (a nil selector),
+// or those of the tasks a label selector matches, with Kubernetes'
+// semantics for a task that crosses the selector: ADDED when it starts to
+// match, DELETED when it stops (its object as it is after the write, at
+// the write's resourceVersion). With progress, an event filtered out is
+// sent as a BOOKMARK at its revision instead, so a consumer's notion of
+// "seen up to" still advances.
+type filter struct {
+	selector labels.Selector
+	progress bool
+}
+
+func (f filter) present(e event) (watch.Event, bool, error) {
+	if e.typ == watch.Bookmark {
+		return watch.Event{Type: watch.Bookmark, Object: bookmarkTask(e.rev)}, true, nil
+	}
+	obj := e.obj.DeepCopy()
+	if obj == nil {
+		var err error
+		if obj, err = decodeTask(e.data); err != nil {
+			return watch.Event{}, false, err
+		}
+	}
+	if f.selector == nil || f.selector.Empty() {
+		return watch.Event{Type: e.typ, Object: obj}, true, nil
+	}
+	before := e.typ != watch.Added && f.selector.Matches(labels.Set(e.prevLabels))
+	after := e.typ != watch.Deleted && f.selector.Matches(labels.Set(obj.Labels))
+	switch {
+	case before && after:
+		return watch.Event{Type: watch.Modified, Object: obj}, true, nil
+	case after:
+		return watch.Event{Type: watch.Added, Object: obj}, true, nil
+	case before:
+		return watch.Event{Type: watch.Deleted, Object: obj}, true, nil
+	case f.progress:
+		return watch.Event{Type: watch.Bookmark, Object: bookmarkTask(e.rev)}, true, nil
+	default:
+		return watch.Event{}, false, nil
+	}
+}
+
+// bookmarkTask is the object of a BOOKMARK: only the kind and the
+// resourceVersion, as Kubernetes sends it.
+func bookmarkTask(rev int64) *v1.Task {
+	t := &v1.Task{}
+	t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
+	t.ResourceVersion = formatRevision(rev)
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -292,7 +293,7 @@ func TestWatch_EventsMatchStoredObjects(t *testing.T) {
 }
 
 func TestWindow_Since(t *testing.T) {
-	w := newWindow(3, 10)
+	w := newWindow(3, 1<<20, 10)
 	for rev := int64(11); rev <= 15; rev++ {
 		w.add(event{rev: rev})
 	}
@@ -320,4 +321,50 @@ func TestWindow_Since(t *testing.T) {
 	if w.oldest() != 13 {
 		t.Errorf("oldest %d, want 13", w.oldest())
 	}
+}
+
+func TestWindow_BoundedInBytes_EvictsOldestFirst(t *testing.T) {
+	w := newWindow(100, 25, 0)
+	for rev := int64(1); rev <= 3; rev++ {
+		w.add(event{rev: rev, data: make([]byte, 10)})
+	}
+	if w.n != 2 || w.bytes != 20 {
+		t.Fatalf("window holds %d events, %d bytes; want 2 and 20", w.n, w.bytes)
+	}
+	if _, ok := w.since(0); ok {
+		t.Errorf("since(0) succeeded after event 1 was evicted for size")
+	}
+	if evs, ok := w.since(1); !ok || len(evs) != 2 {
+		t.Errorf("since(1) = %d events %v, want 2 true", len(evs), ok)
+	}
+	// Labels kept for selecting watchers count too.
+	w.add(event{rev: 4, data: make([]byte, 5), prevLabels: map[string]string{"app": "web"}}) // 5+6 bytes
+	if w.n != 2 || w.bytes != 21 || w.oldest() != 3 {
+		t.Errorf("after a labelled event: %d events, %d bytes, oldest %d; want 2, 21, 3", w.n, w.bytes, w.oldest())
+	}
+	// One event larger than the bound is kept alone: the newest revision
+	// stays watchable.
+	w.add(event{rev: 5, data: make([]byte, 40)})
+	if evs, ok := w.since(4); w.n != 1 || !ok || len(evs) != 1 || evs[0].rev != 5 {
+		t.Errorf("after an oversized event: %d events, since(4) = %d %v", w.n, len(evs), ok)
+	}
+}
+
+func TestWatch_WindowBytesExceeded_OldRevisionExpired(t *testing.T) {
+	b, _ := openTestStore(t, Options{WatchWindowBytes: 4 << 10})
+	first := mustCreate(t, b, newTask("first"))
+	for i := range 20 {
+		task := newTask(fmt.Sprintf("big-%d", i))
+		task.Annotations = map[string]string{"blob": strings.Repeat("x", 1024)}
+		mustCreate(t, b, task)
+	}
+	if _, err := b.Watch(context.Background(), first.ResourceVersion); !apierrors.IsResourceExpired(err) {
+		t.Errorf("Watch from %s after 20 KiB of events in a 4 KiB window: %v, want 410 Expired", first.ResourceVersion, err)
+	}
+	last := formatRevision(b.CurrentRevision() - 1)
+	w, err := b.Watch(context.Background(), last)
+	if err != nil {
+		t.Fatalf("Watch from the second newest revision: %v", err)
+	}
+	w.Stop()
 }
