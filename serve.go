@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,6 +39,7 @@ type serveFlags struct {
 	backoffReset    time.Duration
 	drainTimeout    time.Duration
 	allowHostAccess bool
+	listen          listenFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -57,20 +55,21 @@ func newServeCommand() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:5556", "listen address; anything but loopback needs --token-file")
+	fs.StringVar(&f.addr, "addr", "", "HOST:PORT to also serve the whole API on over TCP (off by default); needs --token-file, loopback included, since any local user could connect")
 	fs.StringVar(&f.dataDir, "data-dir", "cubelet-data", "directory of the embedded task store")
 	fs.IntVar(&f.workers, "workers", 4, "concurrent reconcile workers")
 	fs.DurationVar(&f.resync, "resync", 5*time.Minute, "period of the full relist of containers and resync of tasks")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.dockerHost, "docker-host", "", "Docker daemon address (default: $DOCKER_HOST or the local socket)")
-	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients of --addr must send: at least 32 bytes, mode 0600 (not readable by group or others)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file for --addr (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&f.backoffBase, "backoff-base", time.Second, "first crash-loop restart delay")
 	fs.DurationVar(&f.backoffMax, "backoff-max", 5*time.Minute, "longest crash-loop restart delay")
 	fs.DurationVar(&f.backoffReset, "backoff-reset", 10*time.Minute, "run time after which a container counts as steady and its back-off resets")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight reconciles may finish on shutdown")
+	f.listen.addFlags(fs)
 	fs.BoolVar(&f.allowHostAccess, "allow-host-access", false, "reserved: cubelet has no privileged, host-network, host-PID or bind-mount settings to allow")
 	return cmd
 }
@@ -84,7 +83,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := checkListenSecurity(f.addr, token); err != nil {
+	if err := checkListenFlags(f, token); err != nil {
 		return err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
@@ -116,29 +115,19 @@ func serve(ctx context.Context, f serveFlags) error {
 	})
 	reg.MustRegister(ctrl.TaskStateCollector())
 
-	router := handlers.NewRouter(handlers.Config{
-		Store:   timedTasks,
-		Logs:    docker,
-		Ready:   readiness(ctrl, docker),
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Token:   token,
-		Logger:  logger,
-	})
-	listener, err := net.Listen("tcp", f.addr)
+	server, err := listen(f, handlers.Config{
+		Store:       timedTasks,
+		Logs:        docker,
+		Ready:       readiness(ctrl, docker),
+		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		HTTPMetrics: handlers.NewHTTPMetrics(reg),
+		Logger:      logger,
+	}, token, logger)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", f.addr, err)
+		return err
 	}
-	server := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() {
-		if f.tlsCert != "" {
-			server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			serveErr <- server.ServeTLS(listener, f.tlsCert, f.tlsKey)
-			return
-		}
-		serveErr <- server.Serve(listener)
-	}()
-	logger.Info("cubelet serving", "addr", listener.Addr().String(), "dataDir", f.dataDir, "tls", f.tlsCert != "", "auth", token != "")
+	serveErr := server.serve()
+	logger.Info("cubelet serving", "listeners", server.addrs(), "dataDir", f.dataDir, "tls", f.tlsCert != "", "auth", token != "")
 
 	ctrlCtx, stopCtrl := context.WithCancel(ctx)
 	defer stopCtrl()
@@ -210,23 +199,4 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
-}
-
-// checkListenSecurity refuses to expose the API beyond loopback without a
-// token: whoever reaches it can run containers, which is root on the host.
-func checkListenSecurity(addr, token string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--addr %q: %w", addr, err)
-	}
-	if token != "" {
-		return nil
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("refusing to listen on %s without --token-file: the API runs containers on this host, so it is root-equivalent", addr)
 }
