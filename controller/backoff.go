@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/runtime"
 )
 
 // BackoffPolicy is the crash-loop back-off between restarts under a restart
@@ -55,84 +58,74 @@ func (p BackoffPolicy) delay(crashes int, jitter float64) time.Duration {
 	return d
 }
 
-// restartRecord is what the controller remembers of a task's crash loop:
-// like kubelet's back-off it lives in memory, so a cubelet restart starts
-// each loop over at Base.
-type restartRecord struct {
-	// Exit identifies the exit the record describes (the container's
-	// FinishedAt), so re-syncing the same exit counts it once.
-	Exit time.Time
-	// Crashes counts consecutive quick crashes up to Exit.
-	Crashes int
-	// Restarted is true once cubelet restarted the container after Exit;
-	// a sync that still sees that exit (the cache lags) must not restart
-	// it twice.
-	Restarted bool
-	// Jitter is drawn once per exit, so the retry time is stable.
-	Jitter float64
-	// Started is the container cubelet last created or started, and
-	// StartedAt when: until the container cache shows it, the cache lags
-	// behind cubelet's own work and decide waits for it (ReplicaSet's
-	// "expectations") rather than act on a world without it.
-	Started   string
-	StartedAt time.Time
-	// Uncounted are restarts cubelet made whose status write has not
-	// landed yet; decide adds them to the next status.
-	Uncounted int32
-	// CountedFor names the last restart decide counted that no status or
-	// container shows yet (a vanished container, a restartGeneration), so
-	// a retry after a failed action does not count it again.
-	CountedFor string
-	// UID is the task incarnation the record belongs to.
-	UID types.UID
+// crashRecord is what the controller keeps in memory of a task's crash
+// loop: only the back-off delay, as kubelet does. Whether a run ran, how
+// often it restarted and how it ended are read from the containers; losing
+// this record (a cubelet restart) only starts the back-off over at Base.
+type crashRecord struct {
+	// uid is the task incarnation the record belongs to.
+	uid types.UID
+	// exited is the container whose exit was counted last, so re-syncing
+	// the same exit counts it once.
+	exited string
+	// crashes counts consecutive quick crashes up to that exit.
+	crashes int
+	// jitter is drawn once per exit, so the retry time is stable.
+	jitter float64
 }
 
-// restartTracker holds a restartRecord per task name.
-type restartTracker struct {
+// crashTracker holds a crashRecord per task name.
+type crashTracker struct {
 	mu      sync.Mutex
-	records map[string]restartRecord
+	records map[string]crashRecord
 }
 
-func newRestartTracker() *restartTracker {
-	return &restartTracker{records: map[string]restartRecord{}}
+func newCrashTracker() *crashTracker {
+	return &crashTracker{records: map[string]crashRecord{}}
 }
 
 // get returns the record of the task incarnation uid; a record left by an
 // earlier task of the same name does not count.
-func (t *restartTracker) get(name string, uid types.UID) restartRecord {
+func (t *crashTracker) get(name string, uid types.UID) crashRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.records[name]
-	if r.UID != uid {
-		return restartRecord{}
+	if r.uid != uid {
+		return crashRecord{}
 	}
 	return r
 }
 
-func (t *restartTracker) set(name string, r restartRecord) {
+// set keeps r, or forgets the task when r holds nothing.
+func (t *crashTracker) set(name string, r crashRecord) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if r.exited == "" {
+		delete(t.records, name)
+		return
+	}
 	t.records[name] = r
 }
 
-func (t *restartTracker) forget(name string) {
+func (t *crashTracker) forget(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.records, name)
 }
 
-// nextRecord folds a newly observed exit into the record. It is pure: the
+// nextCrash folds the exit of container c into the record. It is pure: the
 // same exit observed twice leaves the record as it was.
-func nextRecord(prev restartRecord, startedAt, finishedAt time.Time, policy BackoffPolicy, jitter func() float64) restartRecord {
-	if prev.Exit.Equal(finishedAt) {
+func nextCrash(prev crashRecord, task *v1.Task, c *runtime.Container, policy BackoffPolicy, jitter func() float64) crashRecord {
+	if prev.uid == task.UID && prev.exited == c.ID {
 		return prev
 	}
-	next := prev
-	next.Crashes++
-	if finishedAt.Sub(startedAt) >= policy.Reset {
-		next.Crashes = 0
+	next := crashRecord{uid: task.UID, exited: c.ID, crashes: 1, jitter: jitter()}
+	if prev.uid == task.UID {
+		next.crashes = prev.crashes + 1
 	}
-	next.Exit, next.Restarted, next.Jitter = finishedAt, false, jitter()
+	if c.FinishedAt.Sub(c.StartedAt) >= policy.Reset {
+		next.crashes = 0
+	}
 	return next
 }
 

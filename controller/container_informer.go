@@ -22,14 +22,53 @@ import (
 // indexByTask indexes observed containers by their task label.
 const indexByTask = "task"
 
-// newContainerInformer returns a SharedIndexInformer over the engine's
-// managed containers.
-func newContainerInformer(lw *containerListerWatcher) cache.SharedIndexInformer {
-	return cache.NewSharedIndexInformerWithOptions(lw, &ObservedContainer{}, cache.SharedIndexInformerOptions{
+// ContainerInformer is a SharedIndexInformer over the engine's containers
+// of one cubelet instance: it lists, watches and relists only containers
+// labelled io.cubelet.instance=<instance>. Containers of other instances
+// are counted and logged, never cached.
+type ContainerInformer struct {
+	cache.SharedIndexInformer
+	lw *containerListerWatcher
+}
+
+// ContainerInformerOptions tune NewContainerInformer.
+type ContainerInformerOptions struct {
+	// Resync is the safety-net period: the container watch is re-listed
+	// this often.
+	Resync  time.Duration
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// NewContainerInformer returns the informer over instance's containers on
+// rt. The caller runs it (RunWithContext).
+func NewContainerInformer(rt Runtime, instance string, opts ContainerInformerOptions) *ContainerInformer {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	lw := &containerListerWatcher{runtime: rt, instance: instance, resync: opts.Resync, log: opts.Logger,
+		metrics: opts.Metrics, base: context.Background(), foreign: map[string]bool{}}
+	informer := cache.NewSharedIndexInformerWithOptions(lw, &ObservedContainer{}, cache.SharedIndexInformerOptions{
 		Indexers:          cache.Indexers{indexByTask: taskIndexFunc},
 		ObjectDescription: "docker containers",
 	})
+	lw.cached = informer.GetStore()
+	return &ContainerInformer{SharedIndexInformer: informer, lw: lw}
 }
+
+// Instance is the identity whose containers the informer holds.
+func (i *ContainerInformer) Instance() string { return i.lw.instance }
+
+// RunWithContext runs the informer until ctx ends; event subscriptions live
+// as long as ctx.
+func (i *ContainerInformer) RunWithContext(ctx context.Context) {
+	i.lw.base = ctx
+	i.SharedIndexInformer.RunWithContext(ctx)
+}
+
+// onRelist sets the function called after every full list of the engine.
+// It must be set before the informer runs.
+func (i *ContainerInformer) onRelist(f func()) { i.lw.onRelist = f }
 
 func taskIndexFunc(obj interface{}) ([]string, error) {
 	c, ok := obj.(*ObservedContainer)
@@ -52,7 +91,8 @@ func taskIndexFunc(obj interface{}) ([]string, error) {
 // resync has expired the current one) is refused as Expired, which makes the
 // reflector relist: every reconnect is a fresh subscribe-then-list.
 type containerListerWatcher struct {
-	runtime Runtime
+	runtime  Runtime
+	instance string
 	// resync bounds a watch's life: when it ends the reflector relists,
 	// the safety net for events Docker never delivered.
 	resync  time.Duration
@@ -73,10 +113,9 @@ type containerListerWatcher struct {
 	revision atomic.Int64
 	mu       sync.Mutex
 	pending  *subscription
-	// oomKilled holds the containers the engine reported an "oom" event
-	// for. Docker 20.10 loses its OOMKilled flag when the OOM notice is
-	// handled before the exit, but always emits the event.
-	oomKilled map[string]bool
+	// foreign are the managed containers of other instances seen by the
+	// last list: each is logged once, when first seen.
+	foreign map[string]bool
 }
 
 // subscription is one event stream of the engine, drained from the moment
@@ -88,54 +127,51 @@ type subscription struct {
 	cancel   context.CancelFunc
 }
 
-// subscribe opens an event stream for the managed containers and starts
-// draining it. The stream lives until cancel (or until it breaks).
+// subscribe opens an event stream for this instance's containers and
+// starts draining it. The stream lives until cancel (or until it breaks).
 func (lw *containerListerWatcher) subscribe() *subscription {
 	ctx, cancel := context.WithCancel(lw.base)
-	events, errs := lw.runtime.Events(ctx, LabelManaged, managedValue)
+	events, errs := lw.runtime.Events(ctx, LabelInstance, lw.instance)
 	sub := &subscription{backlog: newEventBacklog(), cancel: cancel}
-	go drain(events, errs, sub.backlog, lw.noteOOM)
+	go drain(events, errs, sub.backlog)
 	return sub
 }
 
-// noteOOM remembers oom events (until the container is destroyed), before
-// the backlog coalesces them away behind the "die" that follows.
-func (lw *containerListerWatcher) noteOOM(ev runtime.Event) {
-	switch ev.Action {
-	case runtime.EventOOM:
-		lw.mu.Lock()
-		if lw.oomKilled == nil {
-			lw.oomKilled = map[string]bool{}
-		}
-		lw.oomKilled[ev.ContainerID] = true
-		lw.mu.Unlock()
-	case runtime.EventDestroy:
-		lw.mu.Lock()
-		delete(lw.oomKilled, ev.ContainerID)
-		lw.mu.Unlock()
+// listOwn lists the managed containers and keeps this instance's; the
+// others are foreign: counted, and logged once each.
+func (lw *containerListerWatcher) listOwn(ctx context.Context) ([]runtime.Container, error) {
+	all, err := lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
+	if err != nil {
+		return nil, fmt.Errorf("list managed containers: %w", err)
 	}
-}
-
-// observed wraps what the engine reported of c for the cache, adding an
-// OOM kill the engine announced but did not record.
-func (lw *containerListerWatcher) observed(c runtime.Container, rv string, event runtime.EventAction) *ObservedContainer {
+	own := all[:0:0]
+	foreign := map[string]bool{}
 	lw.mu.Lock()
-	if lw.oomKilled[c.ID] && !c.Running() {
-		c.OOMKilled = true
+	defer lw.mu.Unlock()
+	for i := range all {
+		c := &all[i]
+		if ownedBy(lw.instance, c) {
+			own = append(own, *c)
+			continue
+		}
+		foreign[c.ID] = true
+		if !lw.foreign[c.ID] {
+			lw.log.Info("foreign container left alone", "container", c.Name, "instance", c.Labels[LabelInstance], "task", c.Labels[LabelTask])
+		}
 	}
-	lw.mu.Unlock()
-	return newObservedContainer(c, rv, event)
+	lw.foreign = foreign
+	lw.metrics.observeForeign(len(foreign))
+	return own, nil
 }
 
 // drain moves the engine's events into the backlog as fast as they come,
 // and the reason the stream ended after the last of them.
-func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog, note func(runtime.Event)) {
+func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog) {
 	for {
 		select {
 		case err := <-errs:
 			// Events sent before the error may still be buffered.
 			for ev := range events {
-				note(ev)
 				backlog.add(ev)
 			}
 			backlog.end(err)
@@ -151,7 +187,6 @@ func drain(events <-chan runtime.Event, errs <-chan error, backlog *eventBacklog
 				}
 				return
 			}
-			note(ev)
 			backlog.add(ev)
 		}
 	}
@@ -178,17 +213,17 @@ func (lw *containerListerWatcher) Watch(options metav1.ListOptions) (watch.Inter
 // ListWithContext subscribes to events, then lists managed containers.
 func (lw *containerListerWatcher) ListWithContext(ctx context.Context, _ metav1.ListOptions) (k8sruntime.Object, error) {
 	sub := lw.subscribe()
-	containers, err := lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
+	containers, err := lw.listOwn(ctx)
 	if err != nil {
 		sub.cancel()
-		return nil, fmt.Errorf("list managed containers: %w", err)
+		return nil, err
 	}
 	rv := lw.nextRevision()
 	sub.revision = rv
 	list := &ObservedContainerList{ListMeta: metav1.ListMeta{ResourceVersion: rv}}
 	list.Items = make([]ObservedContainer, 0, len(containers))
 	for _, c := range containers {
-		list.Items = append(list.Items, *lw.observed(c, rv, ""))
+		list.Items = append(list.Items, *newObservedContainer(c, rv, ""))
 	}
 	lw.mu.Lock()
 	if lw.pending != nil {
@@ -372,10 +407,10 @@ var errWatchStopped = errors.New("watch stopped")
 // back-off. Every task is then looked at again (lw.onRelist).
 func (w *containerWatch) resume(ctx context.Context) (*subscription, error) {
 	sub := w.lw.subscribe()
-	containers, err := w.lw.runtime.ListContainers(ctx, LabelManaged, managedValue)
+	containers, err := w.lw.listOwn(ctx)
 	if err != nil {
 		sub.cancel()
-		return nil, fmt.Errorf("list managed containers: %w", err)
+		return nil, err
 	}
 	w.lw.metrics.observeRelist()
 	rv := w.lw.nextRevision()
@@ -383,7 +418,7 @@ func (w *containerWatch) resume(ctx context.Context) (*subscription, error) {
 	listed := make(map[string]bool, len(containers))
 	for _, c := range containers {
 		listed[c.ID] = true
-		if !w.send(watch.Event{Type: watch.Modified, Object: w.lw.observed(c, rv, "")}) {
+		if !w.send(watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, "")}) {
 			sub.cancel()
 			return nil, errWatchStopped
 		}
@@ -414,6 +449,7 @@ func (w *containerWatch) observe(ctx context.Context, ev runtime.Event) (watch.E
 	rv := w.lw.nextRevision()
 	gone := &ObservedContainer{ObjectMeta: metav1.ObjectMeta{Name: ev.ContainerID, Labels: ev.Labels, ResourceVersion: rv}, LastEvent: ev.Action}
 	gone.Container.ID = ev.ContainerID
+	gone.Container.Name = ev.Labels["name"] // Docker adds the name to an event's attributes
 	gone.Container.Labels = ev.Labels
 	if ev.Action == runtime.EventDestroy {
 		return watch.Event{Type: watch.Deleted, Object: gone}, nil
@@ -425,7 +461,7 @@ func (w *containerWatch) observe(ctx context.Context, ev runtime.Event) (watch.E
 	case err != nil:
 		return watch.Event{}, fmt.Errorf("inspect container %s after %s: %w", ev.ContainerID, ev.Action, err)
 	}
-	return watch.Event{Type: watch.Modified, Object: w.lw.observed(c, rv, ev.Action)}, nil
+	return watch.Event{Type: watch.Modified, Object: newObservedContainer(c, rv, ev.Action)}, nil
 }
 
 func (w *containerWatch) send(ev watch.Event) bool {

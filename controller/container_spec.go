@@ -7,17 +7,19 @@ import (
 	"github.com/cubelet/cubelet/runtime"
 )
 
-// containerSpec translates a task into the engine's terms: command replaces
-// the ENTRYPOINT and args the CMD, as in Kubernetes.
-func containerSpec(task *v1.Task, hash string) runtime.ContainerSpec {
+// containerSpec translates a task into the engine's terms for one attempt of
+// its current run: command replaces the ENTRYPOINT and args the CMD, as in
+// Kubernetes.
+func containerSpec(instance string, task *v1.Task, attempt int32) runtime.ContainerSpec {
 	s := &task.Spec
+	hash := specHash(s)
 	spec := runtime.ContainerSpec{
-		Name:        containerName(task, hash),
+		Name:        containerName(instance, task, attempt),
 		Image:       s.Image,
 		Entrypoint:  s.Command,
 		Cmd:         s.Args,
 		WorkingDir:  s.WorkingDir,
-		Labels:      containerLabels(task, hash),
+		Labels:      containerLabels(instance, task, hash, attempt),
 		StopTimeout: graceOf(task),
 	}
 	for _, e := range s.Env {

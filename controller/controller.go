@@ -3,12 +3,11 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"log/slog"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -21,9 +20,6 @@ const QueueName = "cubelet_tasks"
 
 // Options tune the controller.
 type Options struct {
-	// Resync is the safety-net period: the container watch is re-listed
-	// and every task re-synced this often.
-	Resync time.Duration
 	// Backoff is the crash-loop back-off of restarts.
 	Backoff BackoffPolicy
 	// RetryBase and RetryMax bound the workqueue's per-task exponential
@@ -38,14 +34,15 @@ type Options struct {
 	// DrainTimeout bounds how long in-flight reconciles may run on after
 	// shutdown begins before their Docker calls are cancelled.
 	DrainTimeout time.Duration
+	// ExpectationTimeout bounds how long a task waits for the container
+	// cache to show cubelet's own create or start before its containers
+	// are read from the engine instead.
+	ExpectationTimeout time.Duration
 	// Now is the clock decisions are made with (tests fix it).
 	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
-	if o.Resync == 0 {
-		o.Resync = 5 * time.Minute
-	}
 	o.Backoff.setDefaults()
 	if o.RetryBase == 0 {
 		o.RetryBase = 500 * time.Millisecond
@@ -59,69 +56,75 @@ func (o *Options) setDefaults() {
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	if o.ExpectationTimeout == 0 {
+		o.ExpectationTimeout = defaultExpectationTimeout
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 }
 
 // Controller reconciles Tasks with containers, in the shape of
-// kubernetes/sample-controller.
+// kubernetes/sample-controller. It reads two caches it does not own (the
+// caller builds and starts the informers) and keeps in memory only the
+// expectations that meet the caches' lag and the crash-loop back-off.
 type Controller struct {
-	store   TaskStore
-	runtime Runtime
-	opts    Options
-	log     *slog.Logger
-	metrics *Metrics
+	store    TaskStore
+	runtime  Runtime
+	instance string
+	opts     Options
+	log      *slog.Logger
+	metrics  *Metrics
 
-	taskInformer      cache.SharedIndexInformer
-	containerInformer cache.SharedIndexInformer
-	tasksSynced       cache.InformerSynced
-	containersSynced  cache.InformerSynced
+	tasks            cache.Indexer
+	containers       cache.Indexer
+	tasksSynced      cache.InformerSynced
+	containersSynced cache.InformerSynced
 
-	workqueue workqueue.TypedRateLimitingInterface[string]
-	triggers  *triggerBook
-	restarts  *restartTracker
-	statuses  *statusExpectations
-	puller    *imagePuller
+	workqueue    workqueue.TypedRateLimitingInterface[string]
+	triggers     *triggerBook
+	expectations *expectations
+	crashes      *crashTracker
+	puller       *imagePuller
 
-	// lwContext is handed to the listerwatchers; Run sets it.
-	taskLW      *taskListerWatcher
-	containerLW *containerListerWatcher
+	// syncHandler reconciles one task; a field so tests can drive one
+	// sync directly, as sample-controller's tests do.
+	syncHandler func(ctx context.Context, name, trigger string) (syncResult, error)
 
 	synced   chan struct{}
 	stopping chan struct{}
 }
 
-// New wires informers and the workqueue. Nothing runs until Run.
-func New(store TaskStore, rt Runtime, opts Options) *Controller {
+// New wires the controller to its informers and creates the workqueue.
+// Nothing runs until Run; the caller starts the informers.
+func New(store TaskStore, rt Runtime, tasks cache.SharedIndexInformer, containers *ContainerInformer, opts Options) *Controller {
 	opts.setDefaults()
 	c := &Controller{
-		store:    store,
-		runtime:  rt,
-		opts:     opts,
-		log:      opts.Logger,
-		metrics:  opts.Metrics,
-		triggers: newTriggerBook(),
-		restarts: newRestartTracker(),
-		statuses: newStatusExpectations(),
-		puller:   newImagePuller(rt),
-		synced:   make(chan struct{}),
-		stopping: make(chan struct{}),
+		store:            store,
+		runtime:          rt,
+		instance:         containers.Instance(),
+		opts:             opts,
+		log:              opts.Logger,
+		metrics:          opts.Metrics,
+		tasks:            tasks.GetIndexer(),
+		containers:       containers.GetIndexer(),
+		tasksSynced:      tasks.HasSynced,
+		containersSynced: containers.HasSynced,
+		triggers:         newTriggerBook(),
+		expectations:     newExpectations(opts.ExpectationTimeout),
+		crashes:          newCrashTracker(),
+		puller:           newImagePuller(rt),
+		synced:           make(chan struct{}),
+		stopping:         make(chan struct{}),
 	}
+	c.syncHandler = c.sync
 	c.workqueue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.RetryBase, opts.RetryMax),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: QueueName, MetricsProvider: opts.QueueMetrics},
 	)
-	c.taskLW = &taskListerWatcher{store: store, base: context.Background()}
-	c.containerLW = &containerListerWatcher{runtime: rt, resync: opts.Resync, log: c.log, metrics: c.metrics, base: context.Background()}
-	c.taskInformer = newTaskInformer(c.taskLW, opts.Resync)
-	c.containerInformer = newContainerInformer(c.containerLW)
-	c.containerLW.cached = c.containerInformer.GetStore()
-	c.containerLW.onRelist = c.requeueAll
-	c.tasksSynced = c.taskInformer.HasSynced
-	c.containersSynced = c.containerInformer.HasSynced
+	containers.onRelist(c.requeueAll)
 
-	_, _ = c.taskInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = tasks.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) { c.enqueueTask(obj, triggerAPI) },
 		UpdateFunc: func(old, new interface{}) {
 			oldTask, newTask := old.(*v1.Task), new.(*v1.Task)
@@ -130,19 +133,20 @@ func New(store TaskStore, rt Runtime, opts Options) *Controller {
 				c.enqueueTask(new, triggerResync)
 			case statusOnly(oldTask, newTask):
 				// cubelet's own status write: nothing the user asked for
-				// changed. Enqueueing it would also let a failing sync
-				// that records its failure retry at once, around the
-				// queue's back-off.
+				// changed, unless a sync waits for the cache to show it.
+				if c.expectations.statusObserved(newTask.Name, newTask.ResourceVersion) {
+					c.workqueue.Add(newTask.Name)
+				}
 			default:
 				c.enqueueTask(new, triggerAPI)
 			}
 		},
 		DeleteFunc: func(obj interface{}) { c.enqueueTask(obj, triggerAPI) },
 	})
-	_, _ = c.containerInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { c.enqueueContainer(obj) },
-		UpdateFunc: func(_, new interface{}) { c.enqueueContainer(new) },
-		DeleteFunc: func(obj interface{}) { c.enqueueContainer(obj) },
+	_, _ = containers.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { c.enqueueContainer(obj, false) },
+		UpdateFunc: func(_, new interface{}) { c.enqueueContainer(new, false) },
+		DeleteFunc: func(obj interface{}) { c.enqueueContainer(obj, true) },
 	})
 	return c
 }
@@ -156,31 +160,21 @@ func statusOnly(old, new *v1.Task) bool {
 		equality.Semantic.DeepEqual(old.Finalizers, new.Finalizers)
 }
 
-// Run starts the informers, waits for their caches, runs workers reconcile
-// goroutines and blocks until ctx ends. It then stops taking work, lets the
-// in-flight reconciles finish and returns. Containers keep running.
+// Run waits for the informers' caches, runs workers reconcile goroutines
+// and blocks until ctx ends. It then stops taking work, lets the in-flight
+// reconciles finish and returns. Containers keep running.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
+	// ShutDown, not only ShutDownWithDrain, stops the delaying queue's
+	// goroutines; calling it again after a drain is harmless.
+	defer c.workqueue.ShutDown()
 
-	informerCtx, stopInformers := context.WithCancel(ctx)
-	defer stopInformers()
-	c.taskLW.base = informerCtx
-	c.containerLW.base = informerCtx
-
-	c.log.Info("starting controller", "workers", workers, "resync", c.opts.Resync)
-	var informers sync.WaitGroup
-	informers.Add(2)
-	go func() { defer informers.Done(); c.taskInformer.RunWithContext(informerCtx) }()
-	go func() { defer informers.Done(); c.containerInformer.RunWithContext(informerCtx) }()
-
+	c.log.Info("starting controller", "instance", c.instance, "workers", workers)
 	if !cache.WaitForCacheSync(ctx.Done(), c.tasksSynced, c.containersSynced) {
-		c.workqueue.ShutDown()
-		informers.Wait()
 		return errors.New("failed to wait for caches to sync")
 	}
 	close(c.synced)
-	c.log.Info("caches synced", "tasks", len(c.taskInformer.GetStore().ListKeys()),
-		"containers", len(c.containerInformer.GetStore().ListKeys()))
+	c.log.Info("caches synced", "tasks", len(c.tasks.ListKeys()), "containers", len(c.containers.ListKeys()))
 
 	// Workers get a context that outlives ctx: a reconcile in flight at
 	// shutdown finishes its Docker calls instead of leaving them half done,
@@ -202,8 +196,6 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer drainTimer.Stop()
 	c.workqueue.ShutDownWithDrain()
 	wg.Wait()
-	stopInformers()
-	informers.Wait()
 	c.log.Info("controller stopped")
 	return nil
 }
@@ -238,7 +230,12 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	case err != nil:
 		c.triggers.add(name, triggerRetry)
 		c.workqueue.AddRateLimited(name)
-		utilruntime.HandleErrorWithContext(ctx, err, "reconcile failed, requeued", "task", name)
+		var reported *reportedError
+		if errors.As(err, &reported) {
+			c.log.Debug("reconcile failed, requeued", "task", name)
+		} else {
+			c.log.Warn("reconcile failed, requeued", "task", name, "error", err)
+		}
 	case result.requeueAfter > 0:
 		c.workqueue.Forget(name)
 		if result.waited {
@@ -256,7 +253,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 func (c *Controller) enqueueTask(obj interface{}, trigger string) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("key for task: %w", err))
+		c.log.Warn("cannot key task", "error", err)
 		return
 	}
 	c.triggers.add(key, trigger)
@@ -267,15 +264,16 @@ func (c *Controller) enqueueTask(obj interface{}, trigger string) {
 // of the engine (a reconnect, a resync) each task deserves a fresh look,
 // including those that were failing only because the engine was away.
 func (c *Controller) requeueAll() {
-	for _, name := range c.taskInformer.GetStore().ListKeys() {
+	for _, name := range c.tasks.ListKeys() {
 		c.workqueue.Forget(name)
 		c.triggers.add(name, triggerRelist)
 		c.workqueue.Add(name)
 	}
 }
 
-// enqueueContainer enqueues the task a container belongs to.
-func (c *Controller) enqueueContainer(obj interface{}) {
+// enqueueContainer feeds the expectations with what the cache now shows of
+// a container and enqueues the task it belongs to.
+func (c *Controller) enqueueContainer(obj interface{}, gone bool) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
@@ -284,9 +282,10 @@ func (c *Controller) enqueueContainer(obj interface{}) {
 		return
 	}
 	name := oc.Labels[LabelTask]
-	if name == "" || oc.Labels[LabelManaged] != managedValue {
+	if name == "" || !ownedBy(c.instance, &oc.Container) {
 		return
 	}
+	c.expectations.containerObserved(name, &oc.Container, gone)
 	trigger := triggerRelist
 	if oc.LastEvent != "" {
 		trigger = triggerDockerEvent + ":" + string(oc.LastEvent)

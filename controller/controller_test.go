@@ -10,6 +10,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -38,13 +39,12 @@ func startHarness(t *testing.T, rt *fake.Runtime, workers int, tweak func(*Optio
 	opts := Options{
 		Backoff: BackoffPolicy{Base: 50 * time.Millisecond, Max: time.Second, Reset: time.Minute},
 		Logger:  slog.New(slog.DiscardHandler),
-		Resync:  time.Hour,
 	}
 	if tweak != nil {
 		tweak(&opts)
 	}
-	ctrl := New(st, rt, opts)
 	ctx, cancel := context.WithCancel(context.Background())
+	ctrl, stopInformers := newTestController(ctx, st, rt, time.Hour, opts)
 	done := make(chan error, 1)
 	go func() { done <- ctrl.Run(ctx, workers) }()
 	t.Cleanup(func() {
@@ -52,6 +52,7 @@ func startHarness(t *testing.T, rt *fake.Runtime, workers int, tweak func(*Optio
 		if err := <-done; err != nil {
 			t.Errorf("controller Run: %v", err)
 		}
+		stopInformers()
 		st.Close()
 	})
 	select {
@@ -60,6 +61,20 @@ func startHarness(t *testing.T, rt *fake.Runtime, workers int, tweak func(*Optio
 		t.Fatal("caches did not sync")
 	}
 	return &harness{t: t, store: st, rt: rt, ctrl: ctrl}
+}
+
+// newTestController builds the informers of testInstance, starts them as
+// serve does, and returns the controller over them and how to stop them.
+func newTestController(ctx context.Context, st TaskStore, rt Runtime, resync time.Duration, opts Options) (*Controller, func()) {
+	tasks := NewTaskInformer(st, resync)
+	containers := NewContainerInformer(rt, testInstance, ContainerInformerOptions{Resync: resync, Logger: opts.Logger})
+	ctrl := New(st, rt, tasks, containers, opts)
+	informerCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); tasks.RunWithContext(informerCtx) }()
+	go func() { defer wg.Done(); containers.RunWithContext(informerCtx) }()
+	return ctrl, func() { stop(); wg.Wait() }
 }
 
 func (h *harness) put(name string, mutate func(*v1.Task)) *v1.Task {
@@ -79,6 +94,27 @@ func (h *harness) put(name string, mutate func(*v1.Task)) *v1.Task {
 		h.t.Fatalf("create task %s: %v", name, err)
 	}
 	return created
+}
+
+// update changes the stored spec with a fresh read each try: the
+// controller writes status concurrently, so a resourceVersion read earlier
+// may be stale by the time of the write.
+func (h *harness) update(name string, mutate func(*v1.Task)) *v1.Task {
+	h.t.Helper()
+	var updated *v1.Task
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		task, err := h.store.Get(context.Background(), name)
+		if err != nil {
+			return err
+		}
+		mutate(task)
+		updated, err = h.store.Update(context.Background(), task)
+		return err
+	})
+	if err != nil {
+		h.t.Fatalf("update task %s: %v", name, err)
+	}
+	return updated
 }
 
 func (h *harness) get(name string) *v1.Task {
@@ -139,7 +175,8 @@ func TestController_PutTask_RunsOneLabelledContainer(t *testing.T) {
 		t.Fatalf("containers = %d, want 1", len(cs))
 	}
 	c := cs[0]
-	for k, want := range map[string]string{LabelManaged: "true", LabelTask: "web", LabelTaskUID: string(created.UID), LabelSpecHash: specHash(&created.Spec)} {
+	for k, want := range map[string]string{LabelManaged: "true", LabelInstance: testInstance, LabelTask: "web", LabelTaskUID: string(created.UID),
+		LabelSpecHash: specHash(&created.Spec), LabelGeneration: "1", LabelAttempt: "0"} {
 		if c.Labels[k] != want {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
 		}
@@ -195,8 +232,16 @@ func TestController_CrashUnderAlways_RestartsAndCounts(t *testing.T) {
 		eventually(t, 10*time.Second, "restart", func() (bool, string) {
 			task = h.get("svc")
 			cs := h.containersOf("svc")
-			return task.Status.RestartCount == int32(i) && len(cs) == 1 && cs[0].Running(),
-				fmt.Sprintf("restartCount %d reason %s", task.Status.RestartCount, task.Status.Reason)
+			// Each restart is a new container (the next attempt); the
+			// one before it stays stopped for logs --previous.
+			running := 0
+			for _, c := range cs {
+				if c.Running() && c.ID == task.Status.ContainerID {
+					running++
+				}
+			}
+			return task.Status.RestartCount == int32(i) && len(cs) == 2 && running == 1 && task.Status.PreviousContainerID != "",
+				fmt.Sprintf("restartCount %d reason %s containers %d running %d", task.Status.RestartCount, task.Status.Reason, len(cs), running)
 		})
 	}
 }
@@ -204,11 +249,8 @@ func TestController_CrashUnderAlways_RestartsAndCounts(t *testing.T) {
 func TestController_DesiredCompleted_StopsAndKeepsStopped(t *testing.T) {
 	h := startHarness(t, fake.New(fake.WithImages(testImage)), 2, nil)
 	h.put("web", nil)
-	task := h.waitState("web", v1.Running)
-	task.Spec.DesiredState = v1.Completed
-	if _, err := h.store.Update(context.Background(), task); err != nil {
-		t.Fatal(err)
-	}
+	h.waitState("web", v1.Running)
+	h.update("web", func(t *v1.Task) { t.Spec.DesiredState = v1.Completed })
 	h.waitState("web", v1.Completed)
 	cs := h.containersOf("web")
 	if len(cs) != 1 || cs[0].Running() {
@@ -308,7 +350,7 @@ func TestController_OrphanContainer_IsRemoved(t *testing.T) {
 	rt := fake.New(fake.WithImages(testImage))
 	_, err := rt.CreateContainer(context.Background(), runtime.ContainerSpec{
 		Name: "cubelet-gone-abc", Image: testImage,
-		Labels: map[string]string{LabelManaged: "true", LabelTask: "gone", LabelTaskUID: "u", LabelSpecHash: "abc"},
+		Labels: map[string]string{LabelManaged: "true", LabelInstance: testInstance, LabelTask: "gone", LabelTaskUID: "u", LabelSpecHash: "abc"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -327,8 +369,9 @@ func TestController_Shutdown_DrainsAndLeavesContainersRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ctrl := New(st, rt, Options{Resync: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
+	ctrl, stopInformers := newTestController(ctx, st, rt, time.Hour, Options{})
+	defer stopInformers()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = ctrl.Run(ctx, 2) }()

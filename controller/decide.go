@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -14,9 +15,9 @@ import (
 type actionKind string
 
 const (
-	actionCreate  actionKind = "create"  // make the image available, create, start
-	actionStart   actionKind = "start"   // start a created container, or an exited one for a new run
-	actionRestart actionKind = "restart" // start an exited container again under the restart policy
+	actionCreate  actionKind = "create"  // pull per policy, create, start: one attempt of a run
+	actionStart   actionKind = "start"   // start a created container that never ran
+	actionRestart actionKind = "restart" // create and start the next attempt under the restart policy
 	actionStop    actionKind = "stop"    // SIGTERM, SIGKILL after the grace period
 	actionRemove  actionKind = "remove"  // stop as above, then remove
 	actionAdopt   actionKind = "adopt"   // logged when a create meets its own container
@@ -39,14 +40,45 @@ const (
 	ReasonRunContainerError    = "RunContainerError"
 )
 
-// action is exactly one engine call (create includes its image pull and
-// start, the way `docker run` does).
+// pullMode is when a create makes its image available, decided from the
+// task's imagePullPolicy.
+type pullMode string
+
+const (
+	// pullIfMissing creates first and pulls only when the engine reports
+	// the image missing, as `docker run` does: no lookup on the common path.
+	pullIfMissing pullMode = "if-missing"
+	pullFirst     pullMode = "first"
+	pullNever     pullMode = "never"
+)
+
+// action is one step of a plan: one engine call, except a create, which is
+// `docker run`'s pull-if-needed, create and start of one attempt.
 type action struct {
-	kind      actionKind
-	container string // ID; for create, the deterministic name
-	spec      runtime.ContainerSpec
-	grace     time.Duration
-	why       string
+	kind actionKind
+	// container is the ID acted on; for creates it is empty.
+	container string
+	// name is the container's name: the key cubelet's expectations use.
+	name  string
+	spec  runtime.ContainerSpec
+	pull  pullMode
+	grace time.Duration
+	// unpinned is the spec's ports without the host ports kept from the
+	// previous attempt: used when those are no longer free.
+	unpinned []runtime.PortBinding
+	why      string
+}
+
+func (a action) String() string {
+	target := a.name
+	if target == "" {
+		target = shortID(a.container)
+	}
+	s := string(a.kind) + " " + target
+	if a.kind == actionCreate || a.kind == actionRestart {
+		s += " pull=" + string(a.pull)
+	}
+	return s + " (" + a.why + ")"
 }
 
 // plan is decide's answer: what to do, and the status to write once it is
@@ -54,31 +86,57 @@ type action struct {
 type plan struct {
 	actions []action
 	status  v1.TaskStatus
-	// restart is the task's crash-loop record after this plan.
-	restart restartRecord
+	// crash is the task's crash-loop record after this plan.
+	crash crashRecord
 	// requeueAfter asks for another look after a back-off.
 	requeueAfter time.Duration
 	// finalize releases the task's finalizer once the actions succeeded.
 	finalize bool
-	// waited: nothing was decided; the container cache has yet to show
-	// cubelet's own new container.
-	waited bool
+}
+
+// String renders the plan for tests and debug logs: one action per line,
+// then the resulting state.
+func (p plan) String() string {
+	var b strings.Builder
+	for _, a := range p.actions {
+		b.WriteString(a.String())
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "=> %s", p.status.State)
+	if p.status.Reason != "" {
+		fmt.Fprintf(&b, "/%s", p.status.Reason)
+	}
+	fmt.Fprintf(&b, " restarts=%d", p.status.RestartCount)
+	if p.requeueAfter > 0 {
+		fmt.Fprintf(&b, " requeue=%s", p.requeueAfter)
+	}
+	if p.finalize {
+		b.WriteString(" finalize")
+	}
+	return b.String()
 }
 
 // observation is everything decide looks at.
 type observation struct {
 	// task is nil when the task no longer exists.
 	task *v1.Task
-	// containers are the managed containers labelled with the task's name.
+	// containers are this instance's containers labelled with the task's
+	// name, of any incarnation.
 	containers []runtime.Container
-	restart    restartRecord
-	now        time.Time
-	backoff    BackoffPolicy
-	jitter     func() float64
+	// instance is this cubelet's identity, stamped on what it creates.
+	instance string
+	// crash is the in-memory crash-loop record: only the back-off delay
+	// lives in memory, as kubelet's does.
+	crash   crashRecord
+	now     time.Time
+	backoff BackoffPolicy
+	jitter  func() float64
 }
 
 // decide compares desired with observed state and returns the plan. It is a
-// pure function: no engine, no store, no clock but o.now.
+// pure function of the task (its spec and durable status), the containers
+// and their labels, and the clock: what ran, how often it restarted and how
+// the last attempt ended are read from the containers, never remembered.
 func decide(o observation) plan {
 	if o.task == nil {
 		// The task is gone: its containers are orphans.
@@ -86,9 +144,6 @@ func decide(o observation) plan {
 	}
 	task := o.task
 	grace := graceOf(task)
-	if wait, ok := awaitOwnContainer(o); ok {
-		return wait
-	}
 	if task.DeletionTimestamp != nil {
 		return plan{
 			actions:  removeAll(o.containers, grace, "task is being deleted"),
@@ -97,102 +152,204 @@ func decide(o observation) plan {
 		}
 	}
 
-	hash := specHash(&task.Spec)
-	current, stale := splitContainers(task, hash, o.containers)
-	p := plan{restart: o.restart, status: *task.Status.DeepCopy()}
-	// Restarts made earlier whose status write did not land count now.
-	p.status.RestartCount += o.restart.Uncounted
-	p.restart.Uncounted = 0
-	if started := findContainer(o.containers, o.restart.Started); started != nil && started.State != runtime.StateCreated {
-		p.restart.Started, p.restart.StartedAt = "", time.Time{} // the cache has caught up
+	v := classify(task, o.containers)
+	p := plan{crash: o.crash, status: *task.Status.DeepCopy()}
+	p.status.RestartCount = v.restarts
+	p.status.PreviousContainerID = ""
+	if v.previous != nil {
+		p.status.PreviousContainerID = v.previous.ID
 	}
-	p.actions = removeAll(stale, grace, "replaced by spec "+hash)
+	p.actions = removeAll(v.stale, grace, "not the current or previous attempt")
+	if prevC := v.previous; prevC != nil && prevC.Running() {
+		p.actions = append(p.actions, action{kind: actionStop, container: prevC.ID, name: prevC.Name, grace: grace, why: "superseded by the current run"})
+	}
 
 	prev := task.Status.State
 	if prev == "" {
 		prev = v1.Pending
 	}
-	newRun := task.Spec.DesiredState == v1.Running && task.Generation != task.Status.ObservedGeneration
-	if newRun && restartRequested(task, stale) {
-		p.countRestart(fmt.Sprintf("restartGeneration %d", task.Spec.RestartGeneration))
-	}
-
+	// statusNewRun: the durable status has not yet recorded this
+	// generation's run; the state table then allows a fresh start.
+	statusNewRun := task.Spec.DesiredState == v1.Running && task.Generation != task.Status.ObservedGeneration
 	var target v1.State
 	if task.Spec.DesiredState == v1.Completed {
-		target = p.decideStopped(o, current, prev, grace)
+		target = p.decideStopped(o, v.current, prev, grace)
 	} else {
-		target = p.decideRunning(o, current, prev, newRun, hash, grace)
+		target = p.decideRunning(o, v, prev, statusNewRun)
 	}
 	p.status.ObservedGeneration = task.Generation
-	setState(&p.status, prev, target, newRun, o.now)
+	setState(&p.status, prev, target, statusNewRun, o.now)
 	setConditions(&p.status, o.now)
 	return p
 }
 
-// decideRunning handles spec.desiredState Running.
-func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State, newRun bool, hash string, grace time.Duration) v1.State {
-	task := o.task
-	runOver := prev.Terminal() && !newRun
-	switch {
-	case c == nil && runOver:
-		// A finished run stays finished, even if its container is gone.
-		return prev
-	case c == nil:
-		p.actions = append(p.actions, action{kind: actionCreate, container: containerName(task, hash),
-			spec: containerSpec(task, hash), grace: grace, why: "no container for spec " + hash})
-		clearContainer(&p.status)
-		if prev == v1.Running && !newRun {
-			// Removed from outside mid-run: recreating it is a restart,
-			// counted once. A status already saying ContainerMissing has
-			// counted it; the container cache just has not seen the
-			// replacement yet (the create meets it as a name conflict).
-			if task.Status.Reason != ReasonContainerMissing {
-				p.countRestart("missing " + task.Status.ContainerID)
+// taskContainers is the task's containers sorted into roles.
+type taskContainers struct {
+	// current is the latest attempt of the current run, or a container of
+	// an earlier generation carried over into it (same spec hash, still
+	// running: a change of restart policy does not replace it).
+	current *runtime.Container
+	// runBegun: the current generation's run has started, as its durable
+	// status or one of its containers says.
+	runBegun bool
+	// previous is the newest stopped container besides current, kept for
+	// `logs --previous` until the attempt after it starts.
+	previous *runtime.Container
+	// stale are all the others: other incarnations, older attempts,
+	// extra running containers. They are removed.
+	stale []runtime.Container
+	// newest is the most recent container of this incarnation.
+	newest *runtime.Container
+	// restarts is the restart count: the durable status's, or the highest
+	// attempt label when a restart's status write was lost.
+	restarts int32
+}
+
+// classify sorts a task's containers into their roles.
+func classify(task *v1.Task, containers []runtime.Container) taskContainers {
+	var v taskContainers
+	var mine []runtime.Container
+	for _, c := range containers {
+		if c.Labels[LabelTaskUID] == string(task.UID) {
+			mine = append(mine, c)
+		} else {
+			v.stale = append(v.stale, c)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return newer(&mine[i], &mine[j]) })
+	v.restarts = task.Status.RestartCount
+	for i := range mine {
+		v.restarts = max(v.restarts, attemptOf(&mine[i]))
+	}
+	if len(mine) > 0 {
+		v.newest = &mine[0]
+	}
+
+	gen := task.Generation
+	statusBegun := task.Status.ObservedGeneration == gen
+	hash := specHash(&task.Spec)
+	cur := -1
+	for i := range mine {
+		if runOf(&mine[i]) == gen {
+			cur = i
+			v.runBegun = true
+			break
+		}
+	}
+	if cur < 0 && task.Spec.DesiredState == v1.Completed && len(mine) > 0 {
+		cur = 0 // stopping concerns whatever ran last
+	}
+	if cur < 0 {
+		for i := range mine {
+			c := &mine[i]
+			if c.Labels[LabelSpecHash] != hash || runOf(c) > gen {
+				continue
 			}
+			// Carried over: a running container whose spec is the one
+			// asked for begins this run without a restart; once the
+			// status names it, it is this run's container.
+			if (!statusBegun && c.Running()) || (statusBegun && c.ID == task.Status.ContainerID) {
+				cur = i
+				break
+			}
+		}
+	}
+	v.runBegun = v.runBegun || statusBegun
+	if cur >= 0 {
+		v.current = &mine[cur]
+	}
+	for i := range mine {
+		if i == cur {
+			continue
+		}
+		c := &mine[i]
+		if v.previous == nil && c.State != runtime.StateRemoving {
+			// Kept (stopped, if it runs) rather than removed: its logs
+			// stay readable, and its labels keep telling what ran before
+			// until the next attempt exists.
+			v.previous = c
+			continue
+		}
+		v.stale = append(v.stale, *c)
+	}
+	return v
+}
+
+// newer orders a task's containers newest first: by attempt, then run, then
+// creation time.
+func newer(a, b *runtime.Container) bool {
+	if x, y := attemptOf(a), attemptOf(b); x != y {
+		return x > y
+	}
+	if x, y := runOf(a), runOf(b); x != y {
+		return x > y
+	}
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
+}
+
+// decideRunning handles spec.desiredState Running.
+func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, statusNewRun bool) v1.State {
+	task := o.task
+	c := v.current
+	runOver := !statusNewRun && prev.Terminal()
+	waiting := prev
+	if statusNewRun {
+		waiting = v1.Scheduled
+	}
+	if c == nil {
+		clearContainer(&p.status)
+		switch {
+		case runOver:
+			// A finished run stays finished, even if its container is gone.
+			return prev
+		case v.runBegun && prev == v1.Running:
+			// Removed from outside mid-run: its replacement is the next
+			// attempt, a restart.
+			p.addCreate(o, v.restarts+1, task.Status.HostPorts, "container "+shortID(task.Status.ContainerID)+" disappeared")
+			p.status.RestartCount = v.restarts + 1
 			p.status.Reason, p.status.Message = ReasonContainerMissing, "container disappeared; recreating it"
 			return v1.Running
 		}
-		p.status.Reason, p.status.Message = ReasonCreating, ""
+		attempt, why := v.restarts, "run of generation "+strconv.FormatInt(task.Generation, 10)
+		if !v.runBegun && restartRequested(task, v.newest) {
+			// Cube's restart: a fresh container on purpose, counted.
+			attempt, why = v.restarts+1, "restartGeneration "+strconv.FormatInt(task.Spec.RestartGeneration, 10)
+		}
+		p.addCreate(o, attempt, nil, why)
+		p.status.RestartCount = attempt
+		p.status.Reason, p.status.Message, p.status.NextRetryTime = ReasonCreating, "", nil
 		return v1.Scheduled
 	}
 	observeContainer(&p.status, c)
 
 	switch {
 	case c.State == runtime.StateRemoving:
-		return waiting(prev, newRun) // the engine is removing it; its destroy event brings us back
-	case c.State == runtime.StateCreated && o.restart.Started == c.ID:
-		return waiting(prev, newRun) // cubelet started it already; the start event is on its way
+		return waiting // the engine is removing it; its destroy event brings us back
 	case c.State == runtime.StateCreated && runOver:
 		return prev // a finished run does not start again
 	case c.State == runtime.StateCreated:
-		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, why: "container created but not started"})
+		// Created and never started (cubelet stopped in between): starting
+		// it is its first run, never a second one.
+		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, name: c.Name, why: "created but never started"})
 		p.status.Reason, p.status.Message = ReasonCreating, ""
-		if prev == v1.Running {
+		if prev == v1.Running && !statusNewRun {
 			return v1.Running
 		}
 		return v1.Scheduled
 	case c.Running() && runOver:
 		// The run has ended (restartPolicy said so); a container started
 		// from outside does not reopen it.
-		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, grace: grace, why: "run is " + string(prev)})
+		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: graceOf(task), why: "run is " + string(prev)})
 		return prev
 	case c.Running():
-		p.restart.CountedFor = ""
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 		return v1.Running
 	}
 
-	// The container has exited.
-	if o.restart.Restarted && o.restart.Exit.Equal(c.FinishedAt) {
-		// cubelet started it again already; the cache has not seen it yet.
-		return waiting(prev, newRun)
-	}
-	if newRun {
-		p.restart = restartRecord{Exit: c.FinishedAt, Restarted: true}
-		p.actions = append(p.actions, action{kind: actionStart, container: c.ID, why: "new run of generation " + strconv.FormatInt(task.Generation, 10)})
-		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
-		return v1.Scheduled
-	}
+	// The latest attempt has exited.
 	if runOver || !shouldRestart(task.Spec.RestartPolicy, c.ExitCode) {
 		state, reason, message := exitOutcome(c)
 		if runOver && state != prev {
@@ -204,8 +361,10 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		return state
 	}
 
-	p.restart = nextRecord(o.restart, c.StartedAt, c.FinishedAt, o.backoff, o.jitter)
-	retryAt := c.FinishedAt.Add(o.backoff.delay(p.restart.Crashes, p.restart.Jitter))
+	// The ports the attempt held stay the task's while it restarts.
+	p.status.HostPorts = task.Status.HostPorts
+	p.crash = nextCrash(o.crash, task, c, o.backoff, o.jitter)
+	retryAt := c.FinishedAt.Add(o.backoff.delay(p.crash.crashes, p.crash.jitter))
 	if o.now.Before(retryAt) {
 		p.requeueAfter = retryAt.Sub(o.now)
 		p.status.Reason = ReasonCrashLoopBackOff
@@ -214,66 +373,60 @@ func (p *plan) decideRunning(o observation, c *runtime.Container, prev v1.State,
 		p.status.NextRetryTime = metaTime(retryAt)
 		return v1.Running
 	}
-	p.restart.Restarted = true
-	p.actions = append(p.actions, action{kind: actionRestart, container: c.ID,
-		why: fmt.Sprintf("restartPolicy %s after %s", task.Spec.RestartPolicy, exitMessage(c))})
-	p.status.RestartCount++
+	p.addCreate(o, v.restarts+1, task.Status.HostPorts,
+		fmt.Sprintf("restartPolicy %s after %s", task.Spec.RestartPolicy, exitMessage(c)))
+	p.actions[len(p.actions)-1].kind = actionRestart
+	p.status.RestartCount = v.restarts + 1
 	p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 	return v1.Running
 }
 
-// cacheLagLimit bounds how long decide waits for the container cache to
-// show a container cubelet created: one removed from outside before the
-// cache ever saw it must not stall its task for longer.
-const cacheLagLimit = 10 * time.Second
-
-// cacheLagRetry is how soon a task waiting for the cache is looked at again.
-const cacheLagRetry = 100 * time.Millisecond
-
-// awaitOwnContainer holds the decision while the container cache has not yet
-// shown the container cubelet just created: deciding without it could
-// create a second container for a changed spec, or release a deleted task
-// whose container still runs. Deterministic names catch the rest.
-func awaitOwnContainer(o observation) (plan, bool) {
-	id := o.restart.Started
-	if id == "" || findContainer(o.containers, id) != nil || o.now.Sub(o.restart.StartedAt) >= cacheLagLimit {
-		return plan{}, false
+// addCreate plans the container of attempt of the task's current run. Host
+// ports Docker picked for an earlier attempt (keep) are asked for again, so
+// clients keep finding the task where it was; unpinned is the fallback
+// when they are taken meanwhile.
+func (p *plan) addCreate(o observation, attempt int32, keep []v1.HostPort, why string) {
+	task := o.task
+	spec := containerSpec(o.instance, task, attempt)
+	a := action{kind: actionCreate, name: spec.Name, pull: pullModeOf(task.Spec.ImagePullPolicy), grace: graceOf(task), why: why}
+	if pinned, ok := pinPorts(spec.Ports, keep); ok {
+		a.unpinned = spec.Ports
+		spec.Ports = pinned
 	}
-	p := plan{restart: o.restart, status: *o.task.Status.DeepCopy(), requeueAfter: cacheLagRetry, waited: true}
-	p.status.RestartCount += o.restart.Uncounted
-	p.restart.Uncounted = 0
-	return p, true
+	a.spec = spec
+	p.actions = append(p.actions, a)
 }
 
-func findContainer(containers []runtime.Container, id string) *runtime.Container {
-	if id == "" {
-		return nil
-	}
-	for i := range containers {
-		if containers[i].ID == id {
-			return &containers[i]
+// pinPorts replaces the engine-chosen host ports (HostPort 0) of ports with
+// those an earlier attempt was given, and reports whether any was.
+func pinPorts(ports []runtime.PortBinding, kept []v1.HostPort) ([]runtime.PortBinding, bool) {
+	pinned := false
+	out := make([]runtime.PortBinding, len(ports))
+	copy(out, ports)
+	for i := range out {
+		if out[i].HostPort != 0 {
+			continue
+		}
+		for _, k := range kept {
+			if int(k.ContainerPort) == out[i].ContainerPort && protocolOf(out[i].Protocol) == k.Protocol && k.HostPort != 0 {
+				out[i].HostPort = int(k.HostPort)
+				pinned = true
+				break
+			}
 		}
 	}
-	return nil
+	return out, pinned
 }
 
-// waiting is the state while the container cache catches up with what
-// cubelet did: unchanged, except that a new run has begun.
-func waiting(prev v1.State, newRun bool) v1.State {
-	if newRun {
-		return v1.Scheduled
+func pullModeOf(policy v1.PullPolicy) pullMode {
+	switch policy {
+	case v1.PullAlways:
+		return pullFirst
+	case v1.PullNever:
+		return pullNever
+	default:
+		return pullIfMissing
 	}
-	return prev
-}
-
-// countRestart counts a restart once per cause, however often a failed
-// action makes decide see the same cause again.
-func (p *plan) countRestart(cause string) {
-	if p.restart.CountedFor == cause {
-		return
-	}
-	p.status.RestartCount++
-	p.restart.CountedFor = cause
 }
 
 // decideStopped handles spec.desiredState Completed: stop and keep stopped.
@@ -284,7 +437,7 @@ func (p *plan) decideStopped(o observation, c *runtime.Container, prev v1.State,
 	} else {
 		observeContainer(&p.status, c)
 		if c.Running() || c.State == runtime.StateCreated {
-			p.actions = append(p.actions, action{kind: actionStop, container: c.ID, grace: grace, why: "desiredState is Completed"})
+			p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: grace, why: "desiredState is Completed"})
 			if p.status.FinishTime == nil {
 				p.status.FinishTime = metaTime(o.now)
 			}
@@ -299,50 +452,20 @@ func (p *plan) decideStopped(o observation, c *runtime.Container, prev v1.State,
 	return v1.Completed
 }
 
-// splitContainers picks the task's current container (its UID and spec
-// hash; the newest when several claim it) and returns every other one as
-// stale.
-func splitContainers(task *v1.Task, hash string, containers []runtime.Container) (*runtime.Container, []runtime.Container) {
-	var matching, stale []runtime.Container
-	for _, c := range containers {
-		if c.Labels[LabelTaskUID] == string(task.UID) && c.Labels[LabelSpecHash] == hash {
-			matching = append(matching, c)
-		} else {
-			stale = append(stale, c)
-		}
+// restartRequested reports whether a new run was asked for by bumping
+// spec.restartGeneration (Cube's restart) after an earlier container.
+func restartRequested(task *v1.Task, newest *runtime.Container) bool {
+	if newest == nil {
+		return false
 	}
-	if len(matching) == 0 {
-		return nil, stale
-	}
-	sort.Slice(matching, func(i, j int) bool {
-		if !matching[i].CreatedAt.Equal(matching[j].CreatedAt) {
-			return matching[i].CreatedAt.After(matching[j].CreatedAt)
-		}
-		return matching[i].ID < matching[j].ID
-	})
-	current := matching[0]
-	return &current, append(stale, matching[1:]...)
-}
-
-// restartRequested reports whether this new run was asked for by bumping
-// spec.restartGeneration (Cube's restart) while an older container existed.
-func restartRequested(task *v1.Task, stale []runtime.Container) bool {
-	for _, c := range stale {
-		if c.Labels[LabelTaskUID] != string(task.UID) {
-			continue
-		}
-		gen, err := strconv.ParseInt(c.Labels[LabelRestartGeneration], 10, 64)
-		if err == nil && gen < task.Spec.RestartGeneration {
-			return true
-		}
-	}
-	return false
+	gen, err := strconv.ParseInt(newest.Labels[LabelRestartGeneration], 10, 64)
+	return err == nil && gen < task.Spec.RestartGeneration
 }
 
 func removeAll(containers []runtime.Container, grace time.Duration, why string) []action {
 	var actions []action
 	for _, c := range containers {
-		actions = append(actions, action{kind: actionRemove, container: c.ID, grace: grace, why: why})
+		actions = append(actions, action{kind: actionRemove, container: c.ID, name: c.Name, grace: grace, why: why})
 	}
 	return actions
 }

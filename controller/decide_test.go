@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -12,6 +15,8 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+const testInstance = "node-a"
 
 type taskOpt func(*v1.Task)
 
@@ -33,26 +38,27 @@ func desired(s v1.State) taskOpt        { return func(t *v1.Task) { t.Spec.Desir
 func policy(p v1.RestartPolicy) taskOpt { return func(t *v1.Task) { t.Spec.RestartPolicy = p } }
 func state(s v1.State) taskOpt          { return func(t *v1.Task) { t.Status.State = s } }
 func restartCount(n int32) taskOpt      { return func(t *v1.Task) { t.Status.RestartCount = n } }
-func newGeneration() taskOpt {
-	return func(t *v1.Task) { t.Generation = t.Status.ObservedGeneration + 1 }
-}
+func generation(n int64) taskOpt        { return func(t *v1.Task) { t.Generation = n } }
 func fresh() taskOpt                    { return func(t *v1.Task) { t.Status = v1.TaskStatus{}; t.Generation = 1 } }
 func restartGeneration(n int64) taskOpt { return func(t *v1.Task) { t.Spec.RestartGeneration = n } }
+func statusContainer(id string) taskOpt { return func(t *v1.Task) { t.Status.ContainerID = id } }
+func pull(p v1.PullPolicy) taskOpt      { return func(t *v1.Task) { t.Spec.ImagePullPolicy = p } }
 func deleting() taskOpt {
 	return func(t *v1.Task) { now := metav1.NewTime(t0); t.DeletionTimestamp = &now }
 }
 
 type containerOpt func(*runtime.Container)
 
-// ctr returns a container of task as decide expects to find it.
-func ctr(task *v1.Task, st runtime.ContainerState, opts ...containerOpt) runtime.Container {
-	hash := specHash(&task.Spec)
+// attempt returns the container of attempt n of task's current run, as
+// cubelet labels it.
+func attempt(task *v1.Task, n int32, st runtime.ContainerState, opts ...containerOpt) runtime.Container {
+	spec := containerSpec(testInstance, task, n)
 	c := runtime.Container{
-		ID:        "c-" + hash,
-		Name:      containerName(task, hash),
-		Labels:    containerLabels(task, hash),
+		ID:        "c" + strconv.Itoa(int(task.Generation)) + "." + strconv.Itoa(int(n)),
+		Name:      spec.Name,
+		Labels:    spec.Labels,
 		State:     st,
-		CreatedAt: t0.Add(-time.Hour),
+		CreatedAt: t0.Add(-time.Hour + time.Duration(n)*time.Minute),
 	}
 	if st != runtime.StateCreated {
 		c.StartedAt = t0.Add(-10 * time.Second)
@@ -66,317 +72,144 @@ func ctr(task *v1.Task, st runtime.ContainerState, opts ...containerOpt) runtime
 	return c
 }
 
+// of builds the container with task (before a change) and returns it for a
+// table whose task is another.
+func of(before *v1.Task, n int32, st runtime.ContainerState, opts ...containerOpt) func(*v1.Task) runtime.Container {
+	return func(*v1.Task) runtime.Container { return attempt(before, n, st, opts...) }
+}
+
+func cur(n int32, st runtime.ContainerState, opts ...containerOpt) func(*v1.Task) runtime.Container {
+	return func(task *v1.Task) runtime.Container { return attempt(task, n, st, opts...) }
+}
+
 func exitCode(code int) containerOpt { return func(c *runtime.Container) { c.ExitCode = code } }
 func oom() containerOpt              { return func(c *runtime.Container) { c.OOMKilled = true; c.ExitCode = 137 } }
-func id(id string) containerOpt      { return func(c *runtime.Container) { c.ID = id } }
-func created(at time.Time) containerOpt {
-	return func(c *runtime.Container) { c.CreatedAt = at }
-}
 func ranFor(d time.Duration) containerOpt {
 	return func(c *runtime.Container) { c.StartedAt = c.FinishedAt.Add(-d) }
 }
-func label(k, v string) containerOpt {
-	return func(c *runtime.Container) {
-		labels := map[string]string{}
-		for lk, lv := range c.Labels {
-			labels[lk] = lv
-		}
-		labels[k] = v
-		c.Labels = labels
-	}
+func finishedAt(at time.Time) containerOpt {
+	return func(c *runtime.Container) { c.FinishedAt = at }
 }
 
 func testPolicy() BackoffPolicy {
 	return BackoffPolicy{Base: time.Second, Max: 5 * time.Minute, Reset: time.Minute}
 }
 
-func TestDecide_Table(t *testing.T) {
-	running := newTestTask()
-	type want struct {
-		actions      []actionKind
-		targets      []string // container IDs of the actions, in order; "" for create
-		state        v1.State
-		reason       string
-		restartCount int32
-		requeue      bool
-		finalize     bool
+func observe(task *v1.Task, cs ...func(*v1.Task) runtime.Container) observation {
+	o := observation{task: task, instance: testInstance, now: t0, backoff: testPolicy(), jitter: func() float64 { return 0 }}
+	for _, c := range cs {
+		o.containers = append(o.containers, c(task))
 	}
+	return o
+}
+
+// TestDecide_Table walks the rows of the decision: desired state, status
+// and observed containers in, the whole plan out.
+func TestDecide_Table(t *testing.T) {
+	v1Task := newTestTask()
+	other := newTestTask(func(t *v1.Task) { t.UID = "uid-0" })
 	cases := []struct {
-		name       string
-		task       *v1.Task
-		containers func(task *v1.Task) []runtime.Container
-		record     func(task *v1.Task, cs []runtime.Container) restartRecord
-		want       want
+		name string
+		obs  observation
+		want string
 	}{
-		{
-			name: "new task without container creates it",
-			task: newTestTask(fresh()),
-			want: want{actions: []actionKind{actionCreate}, state: v1.Scheduled, reason: ReasonCreating},
-		},
-		{
-			name:       "created container is started",
-			task:       newTestTask(state(v1.Scheduled)),
-			containers: one(runtime.StateCreated),
-			want:       want{actions: []actionKind{actionStart}, state: v1.Scheduled, reason: ReasonCreating},
-		},
-		{
-			name:       "created container cubelet already started waits for the start event",
-			task:       newTestTask(state(v1.Scheduled)),
-			containers: one(runtime.StateCreated),
-			record: func(_ *v1.Task, cs []runtime.Container) restartRecord {
-				return restartRecord{Started: cs[0].ID}
-			},
-			want: want{state: v1.Scheduled},
-		},
-		{
-			name:       "running container is observed as Running",
-			task:       newTestTask(state(v1.Scheduled)),
-			containers: one(runtime.StateRunning),
-			want:       want{state: v1.Running},
-		},
-		{
-			name:       "running container and Running task change nothing",
-			task:       running,
-			containers: one(runtime.StateRunning),
-			want:       want{state: v1.Running},
-		},
-		{
-			name:       "exit 0 under Never completes the run",
-			task:       newTestTask(policy(v1.RestartNever)),
-			containers: one(runtime.StateExited, exitCode(0)),
-			want:       want{state: v1.Completed, reason: ReasonCompleted},
-		},
-		{
-			name:       "exit 3 under Never fails the run",
-			task:       newTestTask(policy(v1.RestartNever)),
-			containers: one(runtime.StateExited, exitCode(3)),
-			want:       want{state: v1.Failed, reason: ReasonError},
-		},
-		{
-			name:       "OOM kill under Never fails with OOMKilled",
-			task:       newTestTask(policy(v1.RestartNever)),
-			containers: one(runtime.StateExited, oom()),
-			want:       want{state: v1.Failed, reason: ReasonOOMKilled},
-		},
-		{
-			name:       "exit 0 under OnFailure completes the run",
-			task:       newTestTask(policy(v1.RestartOnFailure)),
-			containers: one(runtime.StateExited, exitCode(0)),
-			want:       want{state: v1.Completed, reason: ReasonCompleted},
-		},
-		{
-			name:       "quick crash under OnFailure backs off",
-			task:       newTestTask(policy(v1.RestartOnFailure)),
-			containers: one(runtime.StateExited, exitCode(3)),
-			want:       want{state: v1.Running, reason: ReasonCrashLoopBackOff, requeue: true},
-		},
-		{
-			name:       "quick crash under Always backs off",
-			task:       newTestTask(),
-			containers: one(runtime.StateExited, exitCode(3)),
-			want:       want{state: v1.Running, reason: ReasonCrashLoopBackOff, requeue: true},
-		},
-		{
-			name:       "crash after a steady run restarts at once",
-			task:       newTestTask(restartCount(2)),
-			containers: one(runtime.StateExited, exitCode(1), ranFor(2*time.Minute)),
-			want:       want{actions: []actionKind{actionRestart}, state: v1.Running, restartCount: 3},
-		},
-		{
-			name:       "a quick crash after an earlier recorded exit still backs off",
-			task:       newTestTask(),
-			containers: one(runtime.StateExited, exitCode(3)),
-			record: func(_ *v1.Task, cs []runtime.Container) restartRecord {
-				return restartRecord{Exit: cs[0].FinishedAt.Add(-time.Hour), Crashes: 0}
-			},
-			want: want{state: v1.Running, reason: ReasonCrashLoopBackOff, requeue: true},
-		},
-		{
-			name:       "an exit cubelet already restarted is not restarted twice",
-			task:       newTestTask(restartCount(1)),
-			containers: one(runtime.StateExited, exitCode(3)),
-			record: func(_ *v1.Task, cs []runtime.Container) restartRecord {
-				return restartRecord{Exit: cs[0].FinishedAt, Crashes: 1, Restarted: true}
-			},
-			want: want{state: v1.Running, restartCount: 1},
-		},
-		{
-			name:       "container removed from outside mid-run is recreated as a restart",
-			task:       newTestTask(restartCount(1)),
-			containers: none,
-			want:       want{actions: []actionKind{actionCreate}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 2},
-		},
-		{
-			name: "a recreate already counted is not counted again while the cache lags",
-			task: newTestTask(restartCount(2), func(t *v1.Task) {
-				t.Status.Reason = ReasonContainerMissing
-			}),
-			containers: none,
-			want:       want{actions: []actionKind{actionCreate}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 2},
-		},
-		{
-			name:       "OOM kill recorded after the exit updates the reason of the finished run",
-			task:       newTestTask(policy(v1.RestartNever), state(v1.Failed)),
-			containers: one(runtime.StateExited, oom()),
-			want:       want{state: v1.Failed, reason: ReasonOOMKilled},
-		},
-		{
-			name:       "finished run without container stays finished",
-			task:       newTestTask(policy(v1.RestartNever), state(v1.Completed)),
-			containers: none,
-			want:       want{state: v1.Completed},
-		},
-		{
-			name:       "finished run whose container was started from outside is stopped",
-			task:       newTestTask(policy(v1.RestartNever), state(v1.Failed)),
-			containers: one(runtime.StateRunning),
-			want:       want{actions: []actionKind{actionStop}, state: v1.Failed},
-		},
-		{
-			name:       "container being removed by the engine is left to it",
-			task:       running,
-			containers: one(runtime.StateRemoving),
-			want:       want{state: v1.Running},
-		},
-		{
-			name: "spec change replaces the container",
-			task: newTestTask(newGeneration()),
-			containers: func(task *v1.Task) []runtime.Container {
-				return []runtime.Container{ctr(task, runtime.StateRunning, id("old"), label(LabelSpecHash, "0ld"))}
-			},
-			want: want{actions: []actionKind{actionRemove, actionCreate}, targets: []string{"old", ""}, state: v1.Scheduled, reason: ReasonCreating},
-		},
-		{
-			name: "restartGeneration bump replaces the container and counts a restart",
-			task: newTestTask(newGeneration(), restartGeneration(1), restartCount(4)),
-			containers: func(task *v1.Task) []runtime.Container {
-				return []runtime.Container{ctr(task, runtime.StateRunning, id("old"), label(LabelSpecHash, "0ld"), label(LabelRestartGeneration, "0"))}
-			},
-			want: want{actions: []actionKind{actionRemove, actionCreate}, targets: []string{"old", ""}, state: v1.Scheduled, reason: ReasonCreating, restartCount: 5},
-		},
-		{
-			name: "two containers of one spec: the newest stays",
-			task: running,
-			containers: func(task *v1.Task) []runtime.Container {
-				return []runtime.Container{
-					ctr(task, runtime.StateRunning, id("older"), created(t0.Add(-2*time.Hour))),
-					ctr(task, runtime.StateRunning, id("newer"), created(t0.Add(-time.Hour))),
-				}
-			},
-			want: want{actions: []actionKind{actionRemove}, targets: []string{"older"}, state: v1.Running},
-		},
-		{
-			name: "container of an earlier task with the same name is removed",
-			task: running,
-			containers: func(task *v1.Task) []runtime.Container {
-				return []runtime.Container{ctr(task, runtime.StateRunning, id("ghost"), label(LabelTaskUID, "uid-0"))}
-			},
-			want: want{actions: []actionKind{actionRemove, actionCreate}, targets: []string{"ghost", ""}, state: v1.Running, reason: ReasonContainerMissing, restartCount: 1},
-		},
-		{
-			name:       "new run after a stop starts the exited container again",
-			task:       newTestTask(state(v1.Completed), newGeneration()),
-			containers: one(runtime.StateExited, exitCode(143)),
-			want:       want{actions: []actionKind{actionStart}, state: v1.Scheduled},
-		},
-		{
-			name:       "new run after a failure starts again",
-			task:       newTestTask(policy(v1.RestartNever), state(v1.Failed), newGeneration()),
-			containers: one(runtime.StateExited, exitCode(3)),
-			want:       want{actions: []actionKind{actionStart}, state: v1.Scheduled},
-		},
-		{
-			name:       "desired Completed stops a running container",
-			task:       newTestTask(desired(v1.Completed), newGeneration()),
-			containers: one(runtime.StateRunning),
-			want:       want{actions: []actionKind{actionStop}, state: v1.Completed, reason: ReasonStopped},
-		},
-		{
-			name:       "desired Completed with an exited container changes nothing more",
-			task:       newTestTask(desired(v1.Completed), state(v1.Completed)),
-			containers: one(runtime.StateExited, exitCode(143)),
-			want:       want{state: v1.Completed},
-		},
-		{
-			name: "desired Completed before any run completes it",
-			task: newTestTask(fresh(), desired(v1.Completed)),
-			want: want{state: v1.Completed, reason: ReasonStopped},
-		},
-		{
-			name:       "desired Completed keeps a failed run Failed",
-			task:       newTestTask(desired(v1.Completed), state(v1.Failed), newGeneration()),
-			containers: one(runtime.StateExited, exitCode(3)),
-			want:       want{state: v1.Failed},
-		},
-		{
-			name:       "desired Completed stops a created container",
-			task:       newTestTask(desired(v1.Completed), state(v1.Scheduled), newGeneration()),
-			containers: one(runtime.StateCreated),
-			want:       want{actions: []actionKind{actionStop}, state: v1.Completed, reason: ReasonStopped},
-		},
-		{
-			name:       "deleted task has its containers removed and is finalized",
-			task:       newTestTask(deleting()),
-			containers: one(runtime.StateRunning),
-			want:       want{actions: []actionKind{actionRemove}, state: v1.Running, finalize: true},
-		},
-		{
-			name: "deleted task without containers is finalized",
-			task: newTestTask(deleting()),
-			want: want{state: v1.Running, finalize: true},
-		},
+		{"new task without container creates attempt 0",
+			observe(newTestTask(fresh())),
+			"create cubelet-node-a-web-uid-1-1.0 pull=if-missing (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"created, never started: start it",
+			observe(newTestTask(state(v1.Scheduled)), cur(0, runtime.StateCreated)),
+			"start cubelet-node-a-web-uid-1-1.0 (created but never started)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"running container is observed as Running",
+			observe(newTestTask(state(v1.Scheduled)), cur(0, runtime.StateRunning)),
+			"=> Running restarts=0"},
+		{"steady Running changes nothing",
+			observe(newTestTask(), cur(0, runtime.StateRunning)),
+			"=> Running restarts=0"},
+		{"Never job that exited 0 completes",
+			observe(newTestTask(policy(v1.RestartNever)), cur(0, runtime.StateExited)),
+			"=> Completed/Completed restarts=0"},
+		{"Never job whose status was never written: the container says it ran, it is not started again",
+			observe(newTestTask(fresh(), policy(v1.RestartNever)), cur(0, runtime.StateExited)),
+			"=> Completed/Completed restarts=0"},
+		{"Never job that failed",
+			observe(newTestTask(policy(v1.RestartNever)), cur(0, runtime.StateExited, exitCode(3))),
+			"=> Failed/Error restarts=0"},
+		{"OOM kill under Never",
+			observe(newTestTask(policy(v1.RestartNever)), cur(0, runtime.StateExited, oom())),
+			"=> Failed/OOMKilled restarts=0"},
+		{"OnFailure after exit 0 completes",
+			observe(newTestTask(policy(v1.RestartOnFailure)), cur(0, runtime.StateExited)),
+			"=> Completed/Completed restarts=0"},
+		{"quick crash under Always waits out the back-off",
+			observe(newTestTask(), cur(0, runtime.StateExited, exitCode(3))),
+			"=> Running/CrashLoopBackOff restarts=0 requeue=900ms"},
+		{"exit after a steady run restarts at once as the next attempt",
+			observe(newTestTask(), cur(0, runtime.StateExited, exitCode(3), ranFor(time.Hour))),
+			"restart cubelet-node-a-web-uid-1-1.1 pull=if-missing (restartPolicy Always after exit code 3)\n=> Running restarts=1"},
+		{"restart count is derived from the attempt label when the status lost it",
+			observe(newTestTask(restartCount(1)), cur(2, runtime.StateExited, ranFor(time.Hour)), cur(3, runtime.StateRunning)),
+			"=> Running restarts=3"},
+		{"only the previous attempt is kept",
+			observe(newTestTask(restartCount(2)), cur(0, runtime.StateExited), cur(1, runtime.StateExited), cur(2, runtime.StateRunning)),
+			"remove cubelet-node-a-web-uid-1-1.0 (not the current or previous attempt)\n=> Running restarts=2"},
+		{"finished run whose container is gone stays finished",
+			observe(newTestTask(state(v1.Completed))),
+			"=> Completed restarts=0"},
+		{"container removed from outside mid-run: the next attempt, counted",
+			observe(newTestTask(statusContainer("c1.0"))),
+			"create cubelet-node-a-web-uid-1-1.1 pull=if-missing (container c1.0 disappeared)\n=> Running/ContainerMissing restarts=1"},
+		{"container started from outside after the run ended is stopped",
+			observe(newTestTask(state(v1.Completed), policy(v1.RestartNever)), cur(0, runtime.StateRunning)),
+			"stop cubelet-node-a-web-uid-1-1.0 (run is Completed)\n=> Completed restarts=0"},
+		{"created container of a finished run is not started",
+			observe(newTestTask(state(v1.Completed), policy(v1.RestartNever)), cur(0, runtime.StateCreated)),
+			"=> Completed restarts=0"},
+		{"engine removing the container: wait",
+			observe(newTestTask(), cur(0, runtime.StateRemoving)),
+			"=> Running restarts=0"},
+		{"spec change: the old container is stopped and kept as the previous one, the new run gets its own",
+			observe(newTestTask(generation(2), func(t *v1.Task) { t.Spec.Image = "other:1" }), of(v1Task, 0, runtime.StateRunning)),
+			"stop cubelet-node-a-web-uid-1-1.0 (superseded by the current run)\ncreate cubelet-node-a-web-uid-1-2.0 pull=if-missing (run of generation 2)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"restart policy change carries the running container over into the new run",
+			observe(newTestTask(generation(2), policy(v1.RestartOnFailure)), of(v1Task, 0, runtime.StateRunning)),
+			"=> Running restarts=0"},
+		{"a carried container the status names stays the run's after it exits",
+			observe(newTestTask(generation(2), policy(v1.RestartNever), statusContainer("c1.0"), func(t *v1.Task) { t.Status.ObservedGeneration = 2 }),
+				of(v1Task, 0, runtime.StateExited)),
+			"=> Completed/Completed restarts=0"},
+		{"an exited container of an earlier run is not carried: the new run gets its own",
+			observe(newTestTask(generation(2), state(v1.Completed), policy(v1.RestartNever)), of(newTestTask(policy(v1.RestartNever)), 0, runtime.StateExited)),
+			"create cubelet-node-a-web-uid-1-2.0 pull=if-missing (run of generation 2)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"Cube restart (restartGeneration) is a new container, counted",
+			observe(newTestTask(generation(2), restartGeneration(1)), of(v1Task, 0, runtime.StateExited, exitCode(1))),
+			"create cubelet-node-a-web-uid-1-2.1 pull=if-missing (restartGeneration 1)\n=> Scheduled/ContainerCreating restarts=1"},
+		{"desiredState Completed stops the container",
+			observe(newTestTask(generation(2), desired(v1.Completed)), of(v1Task, 0, runtime.StateRunning)),
+			"stop cubelet-node-a-web-uid-1-1.0 (desiredState is Completed)\n=> Completed/Stopped restarts=0"},
+		{"stopped and still stopped",
+			observe(newTestTask(desired(v1.Completed), state(v1.Completed)), cur(0, runtime.StateExited)),
+			"=> Completed restarts=0"},
+		{"deletion removes every container, then finalizes",
+			observe(newTestTask(deleting()), cur(0, runtime.StateExited), cur(1, runtime.StateRunning)),
+			"remove cubelet-node-a-web-uid-1-1.0 (task is being deleted)\nremove cubelet-node-a-web-uid-1-1.1 (task is being deleted)\n=> Running restarts=0 finalize"},
+		{"a container of an earlier task of the same name is removed",
+			observe(newTestTask(fresh()), of(other, 0, runtime.StateRunning)),
+			"remove cubelet-node-a-web-uid-0-1.0 (not the current or previous attempt)\ncreate cubelet-node-a-web-uid-1-1.0 pull=if-missing (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"imagePullPolicy Always pulls first",
+			observe(newTestTask(fresh(), pull(v1.PullAlways))),
+			"create cubelet-node-a-web-uid-1-1.0 pull=first (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"imagePullPolicy Never never pulls",
+			observe(newTestTask(fresh(), pull(v1.PullNever))),
+			"create cubelet-node-a-web-uid-1-1.0 pull=never (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var containers []runtime.Container
-			if tc.containers != nil {
-				containers = tc.containers(tc.task)
+			before := tc.obs.task.DeepCopy()
+			p := decide(tc.obs)
+			if got := p.String(); got != tc.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, tc.want)
 			}
-			o := observation{task: tc.task, containers: containers, now: t0, backoff: testPolicy(), jitter: func() float64 { return 0 }}
-			if tc.record != nil {
-				o.restart = tc.record(tc.task, containers)
-			}
-			before := tc.task.DeepCopy()
-			p := decide(o)
-
-			if got := kinds(p.actions); !equalKinds(got, tc.want.actions) {
-				t.Fatalf("actions = %v, want %v", got, tc.want.actions)
-			}
-			for i, target := range tc.want.targets {
-				if target != "" && p.actions[i].container != target {
-					t.Errorf("action %d targets %q, want %q", i, p.actions[i].container, target)
-				}
-			}
-			if p.status.State != tc.want.state {
-				t.Errorf("state = %s, want %s (message %q)", p.status.State, tc.want.state, p.status.Message)
-			}
-			if tc.want.reason != "" && p.status.Reason != tc.want.reason {
-				t.Errorf("reason = %q, want %q", p.status.Reason, tc.want.reason)
-			}
-			if p.status.RestartCount != tc.want.restartCount {
-				t.Errorf("restartCount = %d, want %d", p.status.RestartCount, tc.want.restartCount)
-			}
-			if (p.requeueAfter > 0) != tc.want.requeue {
-				t.Errorf("requeueAfter = %s, want requeue %v", p.requeueAfter, tc.want.requeue)
-			}
-			if p.finalize != tc.want.finalize {
-				t.Errorf("finalize = %v, want %v", p.finalize, tc.want.finalize)
-			}
-			if !tc.task.DeletionTimestamp.IsZero() {
-				return
-			}
-			prev := before.Status.State
-			if prev == "" {
-				prev = v1.Pending
-			}
-			newRun := before.Generation != before.Status.ObservedGeneration && before.Spec.DesiredState == v1.Running
-			if !newRun && !v1.CanTransition(prev, p.status.State) {
-				t.Errorf("transition %s -> %s is outside the seed's table", prev, p.status.State)
-			}
-			if p.status.ObservedGeneration != tc.task.Generation {
-				t.Errorf("observedGeneration = %d, want %d", p.status.ObservedGeneration, tc.task.Generation)
-			}
-			if before.Status.State != tc.task.Status.State || before.Status.RestartCount != tc.task.Status.RestartCount {
+			if !equality.Semantic.DeepEqual(before, tc.obs.task) {
 				t.Errorf("decide mutated its input task")
 			}
 		})
@@ -385,30 +218,58 @@ func TestDecide_Table(t *testing.T) {
 
 func TestDecide_TaskGone_RemovesOrphans(t *testing.T) {
 	task := newTestTask()
-	p := decide(observation{containers: []runtime.Container{ctr(task, runtime.StateRunning)}, now: t0, backoff: testPolicy()})
-	if got := kinds(p.actions); !equalKinds(got, []actionKind{actionRemove}) {
-		t.Fatalf("actions = %v, want one remove", got)
+	o := observe(task, cur(0, runtime.StateRunning))
+	o.task = nil
+	p := decide(o)
+	if len(p.actions) != 1 || p.actions[0].String() != "remove cubelet-node-a-web-uid-1-1.0 (task no longer exists)" {
+		t.Fatalf("plan:\n%s", p)
 	}
 }
 
-func TestDecide_CrashLoop_ReportsNextRetry(t *testing.T) {
+func TestDecide_PreviousAttemptIsReported(t *testing.T) {
+	p := decide(observe(newTestTask(restartCount(1)), cur(0, runtime.StateExited), cur(1, runtime.StateRunning)))
+	if p.status.PreviousContainerID != "c1.0" || p.status.ContainerID != "c1.1" {
+		t.Fatalf("previous %q current %q, want c1.0 and c1.1", p.status.PreviousContainerID, p.status.ContainerID)
+	}
+}
+
+func TestDecide_CrashLoop_RestartsOnceAfterTheBackOff(t *testing.T) {
 	task := newTestTask()
-	c := ctr(task, runtime.StateExited, exitCode(3))
-	p := decide(observation{task: task, containers: []runtime.Container{c}, now: t0, backoff: testPolicy(), jitter: func() float64 { return 0 }})
-	if p.status.NextRetryTime == nil {
-		t.Fatal("nextRetryTime is unset during CrashLoopBackOff")
+	o := observe(task, cur(0, runtime.StateExited, exitCode(3)))
+	p := decide(o)
+	if p.status.NextRetryTime == nil || p.crash.crashes != 1 || p.crash.exited != "c1.0" {
+		t.Fatalf("first look: nextRetryTime %v, record %+v", p.status.NextRetryTime, p.crash)
 	}
-	wantRetry := c.FinishedAt.Add(time.Second)
-	if got := p.requeueAfter; got != wantRetry.Sub(t0) {
-		t.Errorf("requeueAfter = %s, want %s", got, wantRetry.Sub(t0))
+	// The same exit seen again after the back-off restarts, as attempt 1.
+	o.crash, o.now = p.crash, t0.Add(time.Second)
+	again := decide(o)
+	want := "restart cubelet-node-a-web-uid-1-1.1 pull=if-missing (restartPolicy Always after exit code 3)\n=> Running restarts=1"
+	if got := again.String(); got != want {
+		t.Fatalf("after the back-off:\n%s\nwant:\n%s", got, want)
 	}
-	if p.restart.Crashes != 1 || !p.restart.Exit.Equal(c.FinishedAt) || p.restart.Restarted {
-		t.Errorf("record = %+v, want one crash at the exit, not restarted", p.restart)
+	if again.crash != p.crash {
+		t.Fatalf("the same exit was counted twice: %+v then %+v", p.crash, again.crash)
 	}
-	// The same exit seen again after the back-off restarts exactly once.
-	again := decide(observation{task: task, containers: []runtime.Container{c}, now: wantRetry, restart: p.restart, backoff: testPolicy(), jitter: func() float64 { return 0 }})
-	if got := kinds(again.actions); !equalKinds(got, []actionKind{actionRestart}) || again.status.RestartCount != 1 || !again.restart.Restarted {
-		t.Fatalf("after back-off: actions %v restartCount %d record %+v", got, again.status.RestartCount, again.restart)
+}
+
+func TestDecide_RestartKeepsTheHostPortDockerPicked(t *testing.T) {
+	task := newTestTask(func(t *v1.Task) {
+		t.Spec.Ports = []v1.PortMapping{{ContainerPort: 8080, Protocol: v1.ProtocolTCP}}
+		t.Status.HostPorts = []v1.HostPort{{ContainerPort: 8080, Protocol: v1.ProtocolTCP, HostPort: 32771}}
+	})
+	p := decide(observe(task, cur(0, runtime.StateExited, ranFor(time.Hour))))
+	if len(p.actions) != 1 {
+		t.Fatalf("plan:\n%s", p)
+	}
+	a := p.actions[0]
+	if got := a.spec.Ports[0].HostPort; got != 32771 {
+		t.Errorf("restart asks for host port %d, want the previous attempt's 32771", got)
+	}
+	if len(a.unpinned) != 1 || a.unpinned[0].HostPort != 0 {
+		t.Errorf("fallback ports = %+v, want the spec's (host port 0)", a.unpinned)
+	}
+	if got := p.status.HostPorts; len(got) != 1 || got[0].HostPort != 32771 {
+		t.Errorf("status hostPorts during the restart = %+v", got)
 	}
 }
 
@@ -427,73 +288,78 @@ func TestBackoffPolicy_DelaySchedule(t *testing.T) {
 	}
 }
 
-func TestNextRecord_CountsEachExitOnceAndResetsAfterSteadyRun(t *testing.T) {
+func TestNextCrash_CountsEachExitOnceAndResetsAfterSteadyRun(t *testing.T) {
 	p := testPolicy()
 	zero := func() float64 { return 0 }
-	r := nextRecord(restartRecord{}, t0, t0.Add(time.Second), p, zero)
-	if r.Crashes != 1 {
-		t.Fatalf("first quick crash: crashes = %d, want 1", r.Crashes)
+	task := newTestTask()
+	exit := func(id string, ran time.Duration) *runtime.Container {
+		c := &runtime.Container{ID: id, FinishedAt: t0}
+		c.StartedAt = t0.Add(-ran)
+		return c
 	}
-	if again := nextRecord(r, t0, t0.Add(time.Second), p, zero); again != r {
+	r := nextCrash(crashRecord{}, task, exit("a", time.Second), p, zero)
+	if r.crashes != 1 {
+		t.Fatalf("first quick crash: crashes = %d, want 1", r.crashes)
+	}
+	if again := nextCrash(r, task, exit("a", time.Second), p, zero); again != r {
 		t.Fatalf("same exit counted twice: %+v", again)
 	}
-	r = nextRecord(r, t0.Add(2*time.Second), t0.Add(3*time.Second), p, zero)
-	if r.Crashes != 2 {
-		t.Fatalf("second quick crash: crashes = %d, want 2", r.Crashes)
+	r = nextCrash(r, task, exit("b", time.Second), p, zero)
+	if r.crashes != 2 {
+		t.Fatalf("second quick crash: crashes = %d, want 2", r.crashes)
 	}
-	r = nextRecord(r, t0.Add(time.Hour), t0.Add(2*time.Hour), p, zero)
-	if r.Crashes != 0 {
-		t.Fatalf("crash after a steady run: crashes = %d, want 0", r.Crashes)
+	r = nextCrash(r, task, exit("c", time.Hour), p, zero)
+	if r.crashes != 0 {
+		t.Fatalf("crash after a steady run: crashes = %d, want 0", r.crashes)
+	}
+	if r := nextCrash(r, newTestTask(func(t *v1.Task) { t.UID = "uid-2" }), exit("d", time.Second), p, zero); r.crashes != 1 {
+		t.Fatalf("a new task incarnation inherited %d crashes", r.crashes)
 	}
 }
 
-func TestSpecHash_IgnoresDesiredStateAndPolicies(t *testing.T) {
+// TestSpecHash_ReplacesOnlyForFieldsThatShapeTheContainer varies every spec
+// field: those that shape the container must change the hash (and so
+// replace it), the others must not.
+func TestSpecHash_ReplacesOnlyForFieldsThatShapeTheContainer(t *testing.T) {
 	base := newTestTask()
 	h := specHash(&base.Spec)
-	same := []taskOpt{desired(v1.Completed), policy(v1.RestartNever), func(t *v1.Task) { t.Spec.ImagePullPolicy = v1.PullNever }, func(t *v1.Task) { t.Labels = map[string]string{"a": "b"} }}
-	for i, o := range same {
-		if got := specHash(&newTestTask(o).Spec); got != h {
-			t.Errorf("change %d altered the hash", i)
-		}
+	grace := int64(7)
+	replace := map[string]taskOpt{
+		"image":      func(t *v1.Task) { t.Spec.Image = "other:1" },
+		"command":    func(t *v1.Task) { t.Spec.Command = []string{"/bin/x"} },
+		"args":       func(t *v1.Task) { t.Spec.Args = []string{"x"} },
+		"env":        func(t *v1.Task) { t.Spec.Env = []v1.EnvVar{{Name: "A", Value: "1"}} },
+		"workingDir": func(t *v1.Task) { t.Spec.WorkingDir = "/srv" },
+		"ports":      func(t *v1.Task) { t.Spec.Ports = []v1.PortMapping{{ContainerPort: 80}} },
+		"hostPort":   func(t *v1.Task) { t.Spec.Ports = []v1.PortMapping{{ContainerPort: 80, HostPort: 8080}} },
+		"cpu":        func(t *v1.Task) { q := resource.MustParse("500m"); t.Spec.Resources.CPU = &q },
+		"memory":     func(t *v1.Task) { q := resource.MustParse("64Mi"); t.Spec.Resources.Memory = &q },
+		"grace":      func(t *v1.Task) { t.Spec.StopGracePeriodSeconds = &grace },
+		"restartGen": restartGeneration(1),
 	}
-	differ := []taskOpt{func(t *v1.Task) { t.Spec.Image = "other" }, func(t *v1.Task) { t.Spec.Args = []string{"x"} }, restartGeneration(1),
-		func(t *v1.Task) { t.Spec.Env = []v1.EnvVar{{Name: "A", Value: "1"}} }}
-	for i, o := range differ {
+	for field, o := range replace {
 		if got := specHash(&newTestTask(o).Spec); got == h {
-			t.Errorf("change %d kept the hash", i)
+			t.Errorf("changing %s kept the hash: the container would not be replaced", field)
 		}
 	}
-}
-
-func one(st runtime.ContainerState, opts ...containerOpt) func(*v1.Task) []runtime.Container {
-	return func(task *v1.Task) []runtime.Container { return []runtime.Container{ctr(task, st, opts...)} }
-}
-
-func none(*v1.Task) []runtime.Container { return nil }
-
-func kinds(actions []action) []actionKind {
-	var out []actionKind
-	for _, a := range actions {
-		out = append(out, a.kind)
+	keep := map[string]taskOpt{
+		"desiredState":    desired(v1.Completed),
+		"restartPolicy":   policy(v1.RestartNever),
+		"imagePullPolicy": pull(v1.PullNever),
+		"labels":          func(t *v1.Task) { t.Labels = map[string]string{"a": "b"} },
+		"annotations":     func(t *v1.Task) { t.Annotations = map[string]string{"a": "b"} },
+		"status":          restartCount(4),
 	}
-	return out
-}
-
-func equalKinds(a, b []actionKind) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	for field, o := range keep {
+		if got := specHash(&newTestTask(o).Spec); got != h {
+			t.Errorf("changing %s altered the hash: the container would be replaced", field)
 		}
 	}
-	return true
 }
 
 func TestDecide_NewRunObservedRunning_RecordsTheStepThroughScheduled(t *testing.T) {
 	task := newTestTask(fresh())
-	p := decide(observation{task: task, containers: []runtime.Container{ctr(task, runtime.StateRunning)}, now: t0, backoff: testPolicy()})
+	p := decide(observe(task, cur(0, runtime.StateRunning)))
 	var got []string
 	for _, tr := range p.status.Transitions {
 		got = append(got, string(tr.From)+">"+string(tr.To))

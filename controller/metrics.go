@@ -16,6 +16,7 @@ type Metrics struct {
 	dockerEvents     *prometheus.CounterVec
 	streamDrops      prometheus.Counter
 	relists          prometheus.Counter
+	foreign          prometheus.Gauge
 }
 
 // NewMetrics creates the controller's metrics and registers them with reg.
@@ -42,8 +43,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "cubelet", Name: "container_relists_total",
 			Help: "Full lists of managed containers (start, reconnect, resync).",
 		}),
+		foreign: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "cubelet", Name: "foreign_containers",
+			Help: "Containers with cubelet's labels that belong to another instance (or none), as of the last list; never touched.",
+		}),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists)
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists, m.foreign)
 	return m
 }
 
@@ -74,4 +79,11 @@ func (m *Metrics) observeRelist() {
 		return
 	}
 	m.relists.Inc()
+}
+
+func (m *Metrics) observeForeign(n int) {
+	if m == nil {
+		return
+	}
+	m.foreign.Set(float64(n))
 }

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -55,7 +54,7 @@ func (p *imagePuller) pull(ctx context.Context, image string) error {
 		return ctx.Err()
 	case r := <-result:
 		if r.Err != nil {
-			return &imageError{reason: ReasonErrImagePull, err: fmt.Errorf("pull image %s: %w", image, r.Err)}
+			return &imageError{reason: ReasonErrImagePull, err: r.Err}
 		}
 		return nil
 	}

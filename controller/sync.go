@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/util/retry"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/runtime"
@@ -22,59 +22,60 @@ type syncResult struct {
 	waited bool
 }
 
-// syncHandler reconciles one task: read the caches, decide, execute, write
-// status. Any error returned means "requeue with back-off".
-func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syncResult, error) {
+// sync reconciles one task: read the caches, decide, execute, write status.
+// Any error returned means "requeue with back-off". It is the default
+// syncHandler.
+func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult, error) {
 	task, err := c.cachedTask(name)
 	if err != nil {
 		return syncResult{}, err
 	}
-	if task != nil && !c.statuses.satisfied(name, task.ResourceVersion) {
-		// The cache has not caught up with our last status write: look
-		// again in a moment rather than decide from a status we replaced.
-		c.log.Debug("reconcile", "task", name, "action", actionNone, "trigger", trigger, "result", "waiting for cache")
-		return syncResult{requeueAfter: cacheLagRetry, waited: true}, nil
+	now := c.opts.Now()
+	resourceVersion := ""
+	if task != nil {
+		resourceVersion = task.ResourceVersion
+	}
+	containers, wait, err := c.observeContainers(ctx, name, resourceVersion, now)
+	if err != nil {
+		return syncResult{}, err
+	}
+	if wait > 0 {
+		c.log.Debug("reconcile", "task", name, "action", actionNone, "trigger", trigger, "result", "waiting for caches")
+		return syncResult{requeueAfter: wait, waited: true}, nil
 	}
 	obs := observation{
 		task:       task,
-		containers: c.cachedContainers(name),
-		now:        c.opts.Now(),
+		containers: containers,
+		instance:   c.instance,
+		now:        now,
 		backoff:    c.opts.Backoff,
 		jitter:     randomJitter,
 	}
-	if task == nil {
-		// Gone without passing through finalize: nothing to remember.
-		c.statuses.forget(name)
-		c.restarts.forget(name)
-	} else {
-		obs.restart = c.restarts.get(name, task.UID)
+	if task != nil {
+		obs.crash = c.crashes.get(name, task.UID)
 	}
 	p := decide(obs)
 
-	acted := false
 	for _, a := range p.actions {
+		if a.kind == actionCreate || a.kind == actionRestart || a.kind == actionStart {
+			c.expectations.expectStart(name, a.name, now)
+		}
 		start := time.Now()
-		kind, started, err := c.execute(ctx, task, a)
+		kind, err := c.execute(ctx, a)
 		c.logAction(name, kind, a, trigger, time.Since(start), err)
 		if err != nil {
-			if acted && task != nil {
-				// What was done is done: keep the restarts it counted.
-				c.remember(task, p.restart, p.status.RestartCount-task.Status.RestartCount)
+			if !ambiguous(err) {
+				c.expectations.lowerContainer(name, a.name)
 			}
-			return syncResult{}, c.recordFailure(ctx, task, kind, err)
-		}
-		acted = true
-		if started != "" {
-			p.restart.Started, p.restart.StartedAt = started, obs.now
+			return syncResult{}, &reportedError{c.recordFailure(ctx, task, kind, err)}
 		}
 	}
 
 	if task == nil {
+		c.crashes.forget(name)
 		return syncResult{}, nil
 	}
-	// Until the status write lands, the restarts this plan counted live in
-	// the record, so a failed write does not lose them.
-	c.remember(task, p.restart, p.status.RestartCount-task.Status.RestartCount)
+	c.crashes.set(name, p.crash)
 	if p.finalize {
 		return syncResult{}, c.finalize(ctx, task)
 	}
@@ -83,7 +84,6 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		if err := c.writeStatus(ctx, task, p.status); err != nil {
 			return syncResult{}, err
 		}
-		c.remember(task, p.restart, 0)
 	}
 	if len(p.actions) == 0 {
 		level := c.log.Debug
@@ -93,23 +93,60 @@ func (c *Controller) syncHandler(ctx context.Context, name, trigger string) (syn
 		level("reconcile", "task", name, "action", actionNone, "trigger", trigger,
 			"state", p.status.State, "reason", p.status.Reason, "result", "ok")
 	}
-	return syncResult{requeueAfter: p.requeueAfter, waited: p.waited}, nil
+	return syncResult{requeueAfter: p.requeueAfter}, nil
 }
 
-// remember keeps a task's record, with uncounted restarts not yet in a
-// durable status, or forgets it when there is nothing to keep.
-func (c *Controller) remember(task *v1.Task, r restartRecord, uncounted int32) {
-	r.UID, r.Uncounted = task.UID, uncounted
-	if r == (restartRecord{UID: task.UID}) {
-		c.restarts.forget(task.Name)
-		return
+// observeContainers returns the task's containers from the cache, or from
+// the engine itself when the cache failed to show cubelet's own action in
+// time; a positive wait means the caches are behind and the sync should
+// wait for them rather than decide.
+func (c *Controller) observeContainers(ctx context.Context, name, resourceVersion string, now time.Time) ([]runtime.Container, time.Duration, error) {
+	verdict, wait := c.expectations.check(name, resourceVersion, now)
+	switch verdict {
+	case cachesBehind:
+		return nil, wait, nil
+	case containersExpired:
+		listed, err := c.runtime.ListContainers(ctx, LabelTask, name)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list containers of task %s from the engine: %w", name, err)
+		}
+		own := c.own(listed)
+		c.expectations.settled(name, own)
+		c.log.Info("container cache is behind: read the task's containers from the engine", "task", name, "containers", len(own))
+		return own, 0, nil
 	}
-	c.restarts.set(task.Name, r)
+	return c.cachedContainers(name), 0, nil
 }
+
+// own keeps the containers of this instance.
+func (c *Controller) own(containers []runtime.Container) []runtime.Container {
+	out := containers[:0:0]
+	for i := range containers {
+		if ownedBy(c.instance, &containers[i]) {
+			out = append(out, containers[i])
+		}
+	}
+	return out
+}
+
+// ambiguous reports whether an engine call may have taken effect although
+// it failed: the request timed out or the connection broke after it was
+// sent. Its expectation then stays until observed or expired.
+func ambiguous(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &netErr)
+}
+
+// reportedError is an error the reconcile log already carries; the
+// requeue does not log it again.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
 
 // cachedTask reads the task informer's cache; nil when the task is gone.
 func (c *Controller) cachedTask(name string) (*v1.Task, error) {
-	obj, exists, err := c.taskInformer.GetIndexer().GetByKey(name)
+	obj, exists, err := c.tasks.GetByKey(name)
 	if err != nil {
 		return nil, fmt.Errorf("read task %s from cache: %w", name, err)
 	}
@@ -123,16 +160,17 @@ func (c *Controller) cachedTask(name string) (*v1.Task, error) {
 	return task, nil
 }
 
-// cachedContainers reads the managed containers labelled with the task name.
+// cachedContainers reads this instance's containers labelled with the task
+// name.
 func (c *Controller) cachedContainers(name string) []runtime.Container {
-	objs, err := c.containerInformer.GetIndexer().ByIndex(indexByTask, name)
+	objs, err := c.containers.ByIndex(indexByTask, name)
 	if err != nil {
 		return nil
 	}
 	containers := make([]runtime.Container, 0, len(objs))
 	for _, obj := range objs {
 		oc, ok := obj.(*ObservedContainer)
-		if ok && oc.Labels[LabelManaged] == managedValue {
+		if ok && ownedBy(c.instance, &oc.Container) {
 			containers = append(containers, oc.Container)
 		}
 	}
@@ -162,8 +200,7 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind acti
 	if prev == "" {
 		prev = v1.Pending
 	}
-	// observedGeneration stays: this generation has not been realised, and
-	// its new run (with any restart it counts) is still to happen.
+	// observedGeneration stays: this generation has not been realised.
 	status.Reason, status.Message = reason, err.Error()
 	now := c.opts.Now()
 	target := v1.Scheduled
@@ -178,47 +215,22 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind acti
 	return err
 }
 
-// writeStatus writes the status decide computed from task. When the write
-// loses a race (the stored task moved on since the cache copy), the status
-// is re-applied to the stored task as long as its spec is the one decided
-// on, carrying the restarts this sync made: actions already happened, and a
-// restart they counted must not be lost to a retry.
+// writeStatus writes the status decide computed from the cached task. The
+// write is conditional on the cached resourceVersion: when the stored task
+// moved on, the sync is retried from fresh caches, which lose nothing since
+// what was done is on the containers.
 func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) error {
 	updated := task.DeepCopy()
 	updated.Status = status
 	stored, err := c.store.UpdateStatus(ctx, updated)
-	if apierrors.IsConflict(err) {
-		stored, err = c.reapplyStatus(ctx, task, status)
-	}
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
 		return fmt.Errorf("update status of task %s: %w", task.Name, err)
 	}
-	c.statuses.wrote(task.Name, stored.ResourceVersion)
+	c.expectations.expectStatus(task.Name, stored.ResourceVersion, c.opts.Now())
 	return nil
-}
-
-func (c *Controller) reapplyStatus(ctx context.Context, decidedOn *v1.Task, status v1.TaskStatus) (*v1.Task, error) {
-	var stored *v1.Task
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		fresh, err := c.store.Get(ctx, decidedOn.Name)
-		if err != nil {
-			return err
-		}
-		if fresh.UID != decidedOn.UID || fresh.Generation != decidedOn.Generation {
-			// The spec moved on: decide again rather than write a status
-			// about the old one.
-			return fmt.Errorf("task %s changed while reconciling", decidedOn.Name)
-		}
-		next := *status.DeepCopy()
-		next.RestartCount = fresh.Status.RestartCount + (status.RestartCount - decidedOn.Status.RestartCount)
-		fresh.Status = next
-		stored, err = c.store.UpdateStatus(ctx, fresh)
-		return err
-	})
-	return stored, err
 }
 
 // finalize releases the finalizer of a deleted task whose containers are
@@ -234,8 +246,7 @@ func (c *Controller) finalize(ctx context.Context, task *v1.Task) error {
 	if _, err := c.store.Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("release finalizer of task %s: %w", task.Name, err)
 	}
-	c.restarts.forget(task.Name)
-	c.statuses.forget(task.Name)
+	c.crashes.forget(task.Name)
 	c.log.Info("reconcile", "task", task.Name, "action", "finalize", "result", "ok")
 	return nil
 }
@@ -246,7 +257,11 @@ func (c *Controller) logAction(task string, kind actionKind, a action, trigger s
 		result = "error"
 	}
 	c.metrics.observeAction(string(kind), result, d)
-	attrs := []any{"task", task, "action", kind, "container", shortID(a.container), "trigger", trigger,
+	container := shortID(a.container)
+	if container == "" {
+		container = a.name
+	}
+	attrs := []any{"task", task, "action", kind, "container", container, "trigger", trigger,
 		"why", a.why, "duration", d.Round(time.Microsecond), "result", result}
 	if err != nil {
 		c.log.Warn("reconcile", append(attrs, "error", err)...)

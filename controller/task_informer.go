@@ -50,7 +50,10 @@ func (lw *taskListerWatcher) WatchWithContext(ctx context.Context, options metav
 	return lw.store.Watch(ctx, options.ResourceVersion)
 }
 
-func newTaskInformer(lw *taskListerWatcher, resync time.Duration) cache.SharedIndexInformer {
+// NewTaskInformer returns an informer over the store's tasks, resynced
+// every resync. The caller runs it.
+func NewTaskInformer(store TaskStore, resync time.Duration) cache.SharedIndexInformer {
+	lw := &taskListerWatcher{store: store, base: context.Background()}
 	return cache.NewSharedIndexInformerWithOptions(lw, &v1.Task{}, cache.SharedIndexInformerOptions{
 		ResyncPeriod:      resync,
 		ObjectDescription: "tasks",

@@ -18,7 +18,7 @@ var taskStateDesc = prometheus.NewDesc("cubelet_tasks",
 // and cannot drift from what the controller sees. Every state is always
 // exported, zero when empty, so a dashboard's series do not come and go.
 func (c *Controller) TaskStateCollector() prometheus.Collector {
-	return &taskStateCollector{cache: c.taskInformer.GetStore()}
+	return &taskStateCollector{cache: c.tasks}
 }
 
 type taskStateCollector struct {

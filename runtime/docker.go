@@ -20,11 +20,12 @@ import (
 const inspectConcurrency = 8
 
 // Docker is the Runtime on the Docker Engine API. It is safe for concurrent
-// use; its only state is the API client.
+// use; its state is the API client and the OOM kills its event streams saw.
 //
 // +k8s:deepcopy-gen=false
 type Docker struct {
 	cli *client.Client
+	oom *oomBook
 }
 
 // NewDocker connects to the Docker daemon at host ("unix:///var/run/docker.sock",
@@ -41,7 +42,7 @@ func NewDocker(host string) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Docker{cli: cli}, nil
+	return &Docker{cli: cli, oom: newOOMBook()}, nil
 }
 
 // Close releases the client's idle connections.
@@ -84,7 +85,7 @@ func (d *Docker) ListContainers(ctx context.Context, labelKey, labelValue string
 				}
 				return fmt.Errorf("list containers: inspect %s: %w", s.ID, err)
 			}
-			c := containerFromInspect(r)
+			c := d.oom.apply(containerFromInspect(r))
 			inspected[i] = &c
 			return nil
 		})
@@ -108,7 +109,7 @@ func (d *Docker) InspectContainer(ctx context.Context, idOrName string) (Contain
 	if err != nil {
 		return Container{}, fmt.Errorf("inspect container %s: %w", idOrName, classify(err))
 	}
-	return containerFromInspect(r), nil
+	return d.oom.apply(containerFromInspect(r)), nil
 }
 
 // CreateContainer creates, and does not start, the container spec describes,
@@ -138,6 +139,9 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 // is not an error (the daemon answers 304).
 func (d *Docker) StartContainer(ctx context.Context, id string) error {
 	if err := d.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		if isPortTaken(err) {
+			return fmt.Errorf("start container %s: %w", id, &engineError{kind: ErrPortAllocated, err: err})
+		}
 		return fmt.Errorf("start container %s: %w", id, classify(err))
 	}
 	return nil
@@ -206,5 +210,13 @@ func classify(err error) error {
 }
 
 func isNotFound(err error) bool { return err != nil && cerrdefs.IsNotFound(err) }
+
+// isPortTaken recognises the daemon's refusal to publish a host port that
+// is in use; Docker reports it only as text ("Bind for 0.0.0.0:8080
+// failed: port is already allocated", or the kernel's EADDRINUSE).
+func isPortTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
 
 func isConflict(err error) bool { return err != nil && cerrdefs.IsConflict(err) }

@@ -50,7 +50,7 @@ func (d *Docker) Events(ctx context.Context, labelKey, labelValue string) (<-cha
 	errc := make(chan error, 1)
 	go func() {
 		defer cancel()
-		errc <- pumpEvents(ctx, msgs, errs, out)
+		errc <- pumpEvents(ctx, msgs, errs, out, d.oom.note)
 		close(out)
 		close(errc)
 	}()
@@ -59,15 +59,19 @@ func (d *Docker) Events(ctx context.Context, labelKey, labelValue string) (<-cha
 
 // pumpEvents moves the daemon's messages to out until the stream ends, and
 // returns why it ended.
-func pumpEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, out chan<- Event) error {
+func pumpEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, out chan<- Event, note func(Event)) error {
 	for {
 		select {
 		case m := <-msgs:
 			if m.Type != events.ContainerEventType {
 				continue
 			}
+			ev := eventFromMessage(m)
+			if note != nil {
+				note(ev)
+			}
 			select {
-			case out <- eventFromMessage(m):
+			case out <- ev:
 			default:
 				return ErrEventsOverflow
 			}

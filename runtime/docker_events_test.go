@@ -46,7 +46,7 @@ func TestPumpEvents_StreamError_IsReturnedWrapped(t *testing.T) {
 	msgs, errs := stream()
 	out := make(chan Event, 4)
 	done := make(chan error, 1)
-	go func() { done <- pumpEvents(context.Background(), msgs, errs, out) }()
+	go func() { done <- pumpEvents(context.Background(), msgs, errs, out, nil) }()
 	msgs <- events.Message{Type: events.ContainerEventType, Action: "start", Actor: events.Actor{ID: "a"}}
 	msgs <- events.Message{Type: events.NetworkEventType, Action: "connect"} // filtered out
 	errs <- io.EOF
@@ -62,7 +62,7 @@ func TestPumpEvents_ContextEnd_ReturnsCtxErr(t *testing.T) {
 	msgs, errs := stream()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- pumpEvents(ctx, msgs, errs, make(chan Event, 1)) }()
+	go func() { done <- pumpEvents(ctx, msgs, errs, make(chan Event, 1), nil) }()
 	cancel()
 	errs <- errors.New("client saw the cancel its own way")
 	if err := <-done; err != context.Canceled {
@@ -74,7 +74,7 @@ func TestPumpEvents_SlowConsumer_OverflowsInsteadOfBlocking(t *testing.T) {
 	msgs, errs := stream()
 	out := make(chan Event, 2) // nobody reads it
 	done := make(chan error, 1)
-	go func() { done <- pumpEvents(context.Background(), msgs, errs, out) }()
+	go func() { done <- pumpEvents(context.Background(), msgs, errs, out, nil) }()
 	for range 3 {
 		msgs <- events.Message{Type: events.ContainerEventType, Action: "start"}
 	}

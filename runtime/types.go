@@ -11,6 +11,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNameConflict: a container with that name exists already.
 	ErrNameConflict = errors.New("container name already in use")
+	// ErrPortAllocated: a host port the container asked for is taken.
+	ErrPortAllocated = errors.New("host port is already allocated")
 	// ErrEventsOverflow: an event consumer fell so far behind that events
 	// were dropped; resubscribe and relist.
 	ErrEventsOverflow = errors.New("event consumer fell behind: events dropped")

@@ -123,6 +123,10 @@ type TaskStatus struct {
 	ContainerID string `json:"containerID,omitempty"`
 	// ContainerName is the Docker name of that container.
 	ContainerName string `json:"containerName,omitempty"`
+	// PreviousContainerID is the container of the attempt before the
+	// current one, kept stopped for `cubelet logs --previous` until the
+	// attempt after it starts.
+	PreviousContainerID string `json:"previousContainerID,omitempty"`
 	// ExitCode is the last exit code of the container, once it exited.
 	ExitCode *int32 `json:"exitCode,omitempty"`
 	// RestartCount counts the restarts made by cubelet under the restart

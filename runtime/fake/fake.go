@@ -542,7 +542,7 @@ func (r *Runtime) bindPorts(e *entry) error {
 			for _, b := range bound {
 				delete(r.hostPorts, portKey(b.Protocol, b.HostPort))
 			}
-			return fmt.Errorf("bind for %s:%d failed: port is already allocated", p.HostIP, hostPort)
+			return fmt.Errorf("bind for %s:%d failed: %w", p.HostIP, hostPort, runtime.ErrPortAllocated)
 		}
 		r.hostPorts[portKey(proto, hostPort)] = e.c.ID
 		hostIP := p.HostIP
