@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/cubelet/cubelet/cli"
 	"github.com/cubelet/cubelet/controller"
@@ -56,7 +57,7 @@ func newServeCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.addr, "addr", "", "HOST:PORT to also serve the whole API on over TCP (off by default); needs --token-file, loopback included, since any local user could connect")
-	fs.StringVar(&f.dataDir, "data-dir", "cubelet-data", "directory of the embedded task store")
+	fs.StringVar(&f.dataDir, "data-dir", "/var/lib/cubelet", "directory of the embedded task store; the store holds this cubelet's instance identity, so a new directory is a new instance that leaves the old one's containers alone")
 	fs.IntVar(&f.workers, "workers", 4, "concurrent reconcile workers")
 	fs.DurationVar(&f.resync, "resync", 5*time.Minute, "period of the full relist of containers and resync of tasks")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -79,6 +80,9 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// client-go and apimachinery log through klog: send it to the same
+	// sink, so --log-format json output is all JSON.
+	klog.SetSlogLogger(logger)
 	token, err := cli.ReadTokenFile(f.tokenFile)
 	if err != nil {
 		return err
@@ -105,11 +109,16 @@ func serve(ctx context.Context, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	timedTasks := store.WithWriteMetrics(tasks, reg)
-	ctrl := controller.New(timedTasks, docker, controller.Options{
-		Resync:       f.resync,
+	instance := tasks.InstanceID()
+	metrics := controller.NewMetrics(reg)
+	taskInformer := controller.NewTaskInformer(timedTasks, f.resync)
+	containerInformer := controller.NewContainerInformer(docker, instance, controller.ContainerInformerOptions{
+		Resync: f.resync, Logger: logger, Metrics: metrics,
+	})
+	ctrl := controller.New(timedTasks, docker, taskInformer, containerInformer, controller.Options{
 		Backoff:      controller.BackoffPolicy{Base: f.backoffBase, Max: f.backoffMax, Reset: f.backoffReset, Jitter: 0.1},
 		Logger:       logger,
-		Metrics:      controller.NewMetrics(reg),
+		Metrics:      metrics,
 		QueueMetrics: controller.NewQueueMetricsProvider(reg),
 		DrainTimeout: f.drainTimeout,
 	})
@@ -127,10 +136,16 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	serveErr := server.serve()
-	logger.Info("cubelet serving", "listeners", server.addrs(), "dataDir", f.dataDir, "tls", f.tlsCert != "", "auth", token != "")
+	logger.Info("cubelet serving", "listeners", server.addrs(), "dataDir", f.dataDir, "instance", instance, "tls", f.tlsCert != "", "auth", token != "")
 
 	ctrlCtx, stopCtrl := context.WithCancel(ctx)
 	defer stopCtrl()
+	// The informers outlive the controller's drain: in-flight reconciles
+	// read their caches until the last one is done.
+	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInformers()
+	go taskInformer.RunWithContext(informerCtx)
+	go containerInformer.RunWithContext(informerCtx)
 	ctrlDone := make(chan error, 1)
 	go func() { ctrlDone <- ctrl.Run(ctrlCtx, f.workers) }()
 

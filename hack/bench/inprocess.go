@@ -51,8 +51,9 @@ func benchInProcess(ctx context.Context, cfg config, rep *report) error {
 	tasks := &runningCounter{Bolt: st, want: n, running: make(map[string]bool, n), done: make(chan struct{})}
 	queue := &queueCounter{}
 	before := readMemory()
-	ctrl := controller.New(tasks, rt, controller.Options{
-		Resync:       time.Hour,
+	taskInformer := controller.NewTaskInformer(tasks, time.Hour)
+	containerInformer := controller.NewContainerInformer(rt, st.InstanceID(), controller.ContainerInformerOptions{Resync: time.Hour})
+	ctrl := controller.New(tasks, rt, taskInformer, containerInformer, controller.Options{
 		Logger:       slog.New(slog.DiscardHandler),
 		QueueMetrics: queue,
 	})
@@ -71,6 +72,8 @@ func benchInProcess(ctx context.Context, cfg config, rep *report) error {
 	defer stop()
 	runDone := make(chan error, 1)
 	start := time.Now()
+	go taskInformer.RunWithContext(runCtx)
+	go containerInformer.RunWithContext(runCtx)
 	go func() { runDone <- ctrl.Run(runCtx, cfg.inWorkers) }()
 	var synced time.Duration
 	timeout := time.After(5 * time.Minute)
