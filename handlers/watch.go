@@ -28,6 +28,13 @@ type watchEvent struct {
 // goes away, timeoutSeconds passes or the store ends the watch. Errors
 // before the first byte (a bad parameter, a 410 Expired) are ordinary
 // Status responses; after it, the store's own ERROR events carry them.
+//
+// The store applies the selector (store.Interface.WatchSelected), since
+// only it knows a task's labels before each write: a task leaving the
+// selector is sent as DELETED, one entering it as ADDED. Its BOOKMARK
+// events mark progress (past filtered events, and the revision a
+// snapshot stands for); they are not forwarded as such but set the
+// resourceVersion of the periodic bookmarks the client asked for.
 func (a *taskAPI) watch(w http.ResponseWriter, r *http.Request, sel labels.Selector) {
 	bookmarks, err := boolParam(r, "allowWatchBookmarks")
 	if err != nil {
@@ -46,7 +53,7 @@ func (a *taskAPI) watch(w http.ResponseWriter, r *http.Request, sel labels.Selec
 		defer cancel()
 	}
 	rv := r.URL.Query().Get("resourceVersion")
-	wi, err := a.store.Watch(ctx, rv)
+	wi, err := a.store.WatchSelected(ctx, rv, sel)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -62,9 +69,13 @@ func (a *taskAPI) watch(w http.ResponseWriter, r *http.Request, sel labels.Selec
 	}
 	enc := json.NewEncoder(w) // Encode ends each event with '\n'
 
-	lastRV := rv
-	if lastRV == "0" {
-		lastRV = "" // "0" means "any"; nothing has been seen yet
+	// lastRV is the revision a client resuming now would lose nothing
+	// from. While a snapshot ("" or "0") streams, its objects carry the
+	// revisions they were written at, in name order, so lastRV waits for
+	// the store's bookmark at the snapshot's own revision.
+	lastRV, inSnapshot := rv, rv == "" || rv == "0"
+	if inSnapshot {
+		lastRV = ""
 	}
 	var tick <-chan time.Time
 	if bookmarks {
@@ -87,13 +98,12 @@ func (a *taskAPI) watch(w http.ResponseWriter, r *http.Request, sel labels.Selec
 				return // the store closed the watch
 			}
 			if m, err := meta.Accessor(e.Object); err == nil && e.Type != watch.Error {
-				lastRV = m.GetResourceVersion()
 				if e.Type == watch.Bookmark {
-					if !bookmarks {
-						continue
-					}
-				} else if !sel.Matches(labels.Set(m.GetLabels())) {
+					lastRV, inSnapshot = m.GetResourceVersion(), false
 					continue
+				}
+				if !inSnapshot {
+					lastRV = m.GetResourceVersion()
 				}
 			}
 			ev = watchEvent{Type: e.Type, Object: e.Object}

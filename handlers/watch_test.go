@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -214,8 +215,8 @@ type stopSignallingStore struct {
 	stopped chan struct{}
 }
 
-func (s *stopSignallingStore) Watch(ctx context.Context, rv string) (watch.Interface, error) {
-	w, err := s.Interface.Watch(ctx, rv)
+func (s *stopSignallingStore) WatchSelected(ctx context.Context, rv string, sel labels.Selector) (watch.Interface, error) {
+	w, err := s.Interface.WatchSelected(ctx, rv, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -231,4 +232,80 @@ type stopSignallingWatch struct {
 func (w *stopSignallingWatch) Stop() {
 	w.Interface.Stop()
 	w.once.Do(func() { close(w.stopped) })
+}
+
+// bookmarkRV returns the resourceVersion of a BOOKMARK event.
+func bookmarkRV(t *testing.T, ev streamEvent) string {
+	t.Helper()
+	if ev.Type != watch.Bookmark {
+		t.Fatalf("event %s %s, want BOOKMARK", ev.Type, ev.Object)
+	}
+	var obj struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(ev.Object, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj.Metadata.ResourceVersion
+}
+
+// TestWatch_FromSnapshot_BookmarkCarriesListRV: the snapshot's ADDED
+// objects come in name order, each with the revision it was last written
+// at; the bookmark after them must carry the snapshot's revision (what a
+// list at that moment returns), so that resuming from it replays nothing
+// the client already has (issue 10).
+func TestWatch_FromSnapshot_BookmarkCarriesListRV(t *testing.T) {
+	old := bookmarkInterval
+	bookmarkInterval = 10 * time.Millisecond
+	t.Cleanup(func() { bookmarkInterval = old })
+	env := newTestEnv(t)
+	env.put(t, "a", taskJSON("nginx:1", nil), http.StatusCreated)
+	env.put(t, "b", taskJSON("nginx:1", nil), http.StatusCreated)
+	env.put(t, "a", taskJSON("nginx:2", nil), http.StatusOK) // a: newest, first by name
+	listRV := env.listRV(t)
+
+	stream := env.watch(t, "allowWatchBookmarks=true")
+	added := 0
+	var rv string
+	for added < 2 {
+		ev := stream.next(t)
+		if ev.Type == watch.Added {
+			added++
+			continue
+		}
+		bookmarkRV(t, ev) // a bookmark may come in between; only its type matters here
+	}
+	if rv = bookmarkRV(t, stream.next(t)); rv != listRV {
+		t.Fatalf("bookmark after the snapshot at %s, want the list's %s", rv, listRV)
+	}
+
+	resumed := env.watch(t, "resourceVersion="+rv)
+	created := env.put(t, "c", taskJSON("nginx:1", nil), http.StatusCreated)
+	if ev := resumed.next(t); ev.Type != watch.Added || ev.task(t).ResourceVersion != created.ResourceVersion {
+		t.Errorf("first event after resuming from the bookmark: %s %s, want ADDED c at %s (nothing replayed)",
+			ev.Type, ev.Object, created.ResourceVersion)
+	}
+}
+
+// TestWatch_LabelSelector_ObjectCrossingSelector: a task that stops
+// matching the selector comes as DELETED, one that starts as ADDED, as
+// Kubernetes sends them (issue 10: they were dropped).
+func TestWatch_LabelSelector_ObjectCrossingSelector(t *testing.T) {
+	env := newTestEnv(t)
+	stream := env.watch(t, "labelSelector=app%3Dwanted&resourceVersion="+env.listRV(t))
+	env.put(t, "x", taskJSON("nginx", map[string]string{"app": "wanted"}), http.StatusCreated)
+	left := env.put(t, "x", taskJSON("nginx", map[string]string{"app": "other"}), http.StatusOK)
+	back := env.put(t, "x", taskJSON("nginx", map[string]string{"app": "wanted"}), http.StatusOK)
+	for _, want := range []struct {
+		typ watch.EventType
+		rv  string
+	}{{watch.Added, ""}, {watch.Deleted, left.ResourceVersion}, {watch.Added, back.ResourceVersion}} {
+		ev := stream.next(t)
+		got := ev.task(t)
+		if ev.Type != want.typ || got.Name != "x" || (want.rv != "" && got.ResourceVersion != want.rv) {
+			t.Errorf("event %s %s at %s, want %s x at %s", ev.Type, got.Name, got.ResourceVersion, want.typ, want.rv)
+		}
+	}
 }
