@@ -153,6 +153,8 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // lines from the end; negative for all
 	Timestamps bool
+	// Previous reads the attempt before the current one.
+	Previous bool
 }
 
 // Logs streams the output of the task's current container. The caller
@@ -167,6 +169,9 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	}
 	if opts.Timestamps {
 		q.Set("timestamps", "true")
+	}
+	if opts.Previous {
+		q.Set("previous", "true")
 	}
 	return c.stream(ctx, taskPath(name)+"/logs", q)
 }

@@ -16,8 +16,11 @@ func newLogsCommand() *cobra.Command {
 		Use:   "logs NAME",
 		Short: "Print the output of a task's container",
 		Long: `Logs prints the stdout and stderr of the task's current container. With -f
-it keeps printing until the container stops or you interrupt it.`,
+it keeps printing until the container stops or you interrupt it. With
+--previous it prints the attempt before the current one: each restart is a
+new container, and the one before it is kept stopped until the next starts.`,
 		Example: `  cubelet logs web
+  cubelet logs web --previous
   cubelet logs web -f --tail 20 --timestamps`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +43,7 @@ it keeps printing until the container stops or you interrupt it.`,
 	fs.BoolVarP(&opts.Follow, "follow", "f", false, "keep streaming new output")
 	fs.IntVar(&opts.Tail, "tail", -1, "lines from the end to show; -1 shows all")
 	fs.BoolVar(&opts.Timestamps, "timestamps", false, "prefix each line with its RFC3339Nano timestamp")
+	fs.BoolVarP(&opts.Previous, "previous", "p", false, "print the previous attempt's output (the container before the last restart)")
 	return cmd
 }
 

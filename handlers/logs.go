@@ -38,6 +38,11 @@ func (a *taskAPI) streamLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.Tail = int(min(tail, 1<<31-1))
+	previous, err := boolParam(r, "previous")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if a.logs == nil {
 		a.fail(w, r, apierrors.NewServiceUnavailable("container logs are not available on this server"))
 		return
@@ -48,6 +53,15 @@ func (a *taskAPI) streamLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := t.Status.ContainerID
+	if previous {
+		// The attempt before the current one, kept stopped until the
+		// attempt after it starts (kubectl logs --previous).
+		id = t.Status.PreviousContainerID
+		if id == "" {
+			a.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("task %s has no previous container", name)))
+			return
+		}
+	}
 	if id == "" {
 		a.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("task %s has no container yet", name)))
 		return
