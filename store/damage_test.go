@@ -296,3 +296,5 @@ func TestOpen_BothMetaPagesDamaged_Refused(t *testing.T) {
 	}
 	wantCorrupt(t, path, "meta")
 }
+
+func errorsIsCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }

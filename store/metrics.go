@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,22 @@ func WithWriteMetrics(s Interface, reg prometheus.Registerer) Interface {
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. ~3.3s
 	}, []string{"operation", "result"})
 	reg.MustRegister(h)
-	return &timedStore{Interface: s, seconds: h}
+	ts := &timedStore{Interface: s, seconds: h}
+	// Keep the optional capabilities of s visible through the wrapper.
+	if b, ok := s.(Backuper); ok {
+		return &timedBackupStore{timedStore: ts, backup: b}
+	}
+	return ts
+}
+
+// timedBackupStore is a timedStore over a store that can back itself up.
+type timedBackupStore struct {
+	*timedStore
+	backup Backuper
+}
+
+func (s *timedBackupStore) Backup(w io.Writer) (int64, error) {
+	return s.backup.Backup(w)
 }
 
 type timedStore struct {

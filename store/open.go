@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
@@ -233,4 +234,63 @@ func verifyRecords(tx *bolt.Tx) error {
 		_, err := readTask(tx, k, v)
 		return err
 	})
+}
+
+// FileInfo is what VerifyFile found in a store file.
+type FileInfo struct {
+	InstanceID string
+	Revision   int64
+	Tasks      int
+}
+
+// VerifyFile checks the store file at path as Open does (structure,
+// bbolt's consistency check, every record's checksum) without changing
+// it or taking the store's lock, so it can check a backup before it is
+// put in place. Only the current format passes: a backup is written by a
+// running cubelet, which has migrated its store.
+func VerifyFile(path string) (FileInfo, error) {
+	var info FileInfo
+	if err := checkFile(path); err != nil {
+		return info, err
+	}
+	var db *bolt.DB
+	err := guard(path, "opening", func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		return err
+	})
+	if err != nil {
+		return info, fmt.Errorf("open store %s: %w", path, err)
+	}
+	defer db.Close()
+	err = guard(path, "verifying", func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if err := checkConsistency(tx); err != nil {
+				return err
+			}
+			tasks, meta := tx.Bucket([]byte(tasksBucket)), tx.Bucket([]byte(metaBucket))
+			if tasks == nil || meta == nil {
+				return &CorruptError{Path: path, Where: "buckets", Err: errors.New("not a cubelet store: a bucket is missing")}
+			}
+			format, err := readMeta(tx, formatKey)
+			if err != nil {
+				return err
+			}
+			if string(format) != strconv.Itoa(formatVersion) {
+				return fmt.Errorf("store %s has format %q, want %d", path, format, formatVersion)
+			}
+			if err := verifyRecords(tx); err != nil {
+				return err
+			}
+			id, err := readMeta(tx, instanceKey)
+			if err != nil {
+				return err
+			}
+			info.InstanceID = string(id)
+			info.Tasks = tasks.Stats().KeyN
+			info.Revision, err = readRevision(tx)
+			return err
+		})
+	})
+	return info, err
 }

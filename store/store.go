@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"io"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
@@ -54,4 +55,11 @@ type Interface interface {
 	// of each event the selector filters out. Resuming from the last
 	// resourceVersion seen therefore never replays anything older.
 	WatchSelected(ctx context.Context, resourceVersion string, selector labels.Selector) (watch.Interface, error)
+}
+
+// Backuper is a store that can write a consistent copy of itself while it
+// serves (the bbolt store; an etcd cluster has its own snapshots).
+type Backuper interface {
+	// Backup writes the copy to w and returns the bytes written.
+	Backup(w io.Writer) (int64, error)
 }
