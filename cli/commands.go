@@ -21,6 +21,7 @@ func AddCommands(root *cobra.Command) {
 		newDeleteCommand(),
 		newLogsCommand(),
 		newStopCommand(),
+		newStoreCommand(),
 	)
 }
 
