@@ -1,7 +1,20 @@
 // Package store is the durable, watchable home of Task objects. It owns
 // resourceVersions (one increasing integer for the whole store, as etcd's
 // revision), generations (bumped only when a spec changes), optimistic
-// concurrency, graceful deletion through finalizers and the watch window.
+// concurrency, graceful deletion through finalizers and the watch window
+// (bounded in events and in bytes).
+//
+// The bbolt store also owns three facts about itself:
+//   - its identity: InstanceID, a UUID created with the store file and
+//     never changed; a wiped store is a new file and a new instance, so
+//     what the old one owned is never adopted by accident;
+//   - its integrity: every record carries a checksum checked on each
+//     read, and Open checks the file's structure, runs bbolt's
+//     consistency check and verifies every record before serving; damage
+//     is an ErrCorrupt naming the file and the record, never data;
+//   - its holder: one process at a time, a second one refused at once
+//     with the holder's pid (ErrLocked).
+//
 // It must not default or validate specs (the API layer does) nor talk to
 // Docker.
 package store

@@ -368,3 +368,27 @@ func TestWatch_WindowBytesExceeded_OldRevisionExpired(t *testing.T) {
 	}
 	w.Stop()
 }
+
+// TestWatchWindow_LargeObjectUpdates_StayWithinBytes is issue 11's memory
+// attack in small: many updates of a task carrying a large annotation.
+// The window keeps what fits in its byte bound, not its event count.
+func TestWatchWindow_LargeObjectUpdates_StayWithinBytes(t *testing.T) {
+	const bound = 2 << 20
+	b, _ := openTestStore(t, Options{WatchWindowBytes: bound})
+	task := mustCreate(t, b, newTask("big"))
+	blob := strings.Repeat("x", 128<<10)
+	for i := range 100 {
+		task.Annotations = map[string]string{"blob": blob, "n": strconv.Itoa(i)}
+		var err error
+		if task, err = b.Update(context.Background(), task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.hub.mu.Lock()
+	n, bytes := b.hub.window.n, b.hub.window.bytes
+	b.hub.mu.Unlock()
+	if bytes > bound || n >= 100 {
+		t.Errorf("window holds %d events, %d bytes after 100 updates of 128 KiB; want at most %d bytes", n, bytes, bound)
+	}
+	t.Logf("window: %d events, %d bytes", n, bytes)
+}
