@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/gorilla/mux"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,47 +38,46 @@ type backupHandler struct {
 	log   *slog.Logger
 }
 
-// ServeHTTP streams the copy as it is read, without buffering the store
-// in memory. An error before the first byte is an ordinary Status; after
-// it the response is aborted (the connection cut, no final chunk), so a
-// client can never take a partial copy for a whole one.
+// ServeHTTP copies the store to an unlinked temporary file first, then
+// serves that file with its length. The copy's read transaction thus
+// lasts as long as a local disk write, not as long as the client takes to
+// download: bbolt cannot grow its file under a reader, so a slow client
+// reading straight from the transaction would stall every write that
+// needs more space. The Content-Length lets the client tell a cut
+// transfer from a whole one. The file is 0600 and unlinked at once: it
+// holds every task's command and environment.
 func (h *backupHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	out := &countingWriter{w: w}
+	f, err := os.CreateTemp("", "cubelet-backup-*")
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("back up store: temporary file: %w", err))
+		return
+	}
+	_ = os.Remove(f.Name())
+	defer f.Close()
+	start := time.Now()
+	n, err := h.store.Backup(f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		h.fail(w, r, fmt.Errorf("back up store: rewind temporary file: %w", err))
+		return
+	}
+	h.log.Info("store backup copied", "bytes", n, "duration", time.Since(start), "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="cubelet.db"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	n, err := h.store.Backup(out)
-	if err == nil {
-		h.log.Info("store backup served", "bytes", n, "remote", r.RemoteAddr)
-		return
-	}
-	h.log.Error("store backup failed", "bytes", out.n, "remote", r.RemoteAddr, "err", err)
-	if out.n > 0 {
-		panic(http.ErrAbortHandler)
-	}
-	for _, k := range []string{"Content-Disposition", "Cache-Control"} {
-		w.Header().Del(k)
-	}
+	// ServeContent sets Content-Length and answers Range requests, so an
+	// interrupted download of a large store can be resumed.
+	http.ServeContent(w, r, "", start, f)
+}
+
+func (h *backupHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("store backup failed", "remote", r.RemoteAddr, "err", err)
 	if errors.Is(err, store.ErrClosed) {
 		err = apierrors.NewServiceUnavailable("the store is closing")
 	}
 	writeStatus(w, err)
-}
-
-// countingWriter counts what reached the client. An empty write is not
-// passed on: it would send the 200 header, and an error right after could
-// no longer be a Status.
-type countingWriter struct {
-	w http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
