@@ -156,41 +156,50 @@ func TestOpen_RandomFlipsInDataPages_NeverServesDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := 0
-	const seeds = 20
-	for seed := range seeds {
-		data := bytes.Clone(clean)
-		rng := rand.New(rand.NewPCG(uint64(seed), 11))
-		for range 200 {
-			off := 2*4096 + rng.IntN(len(data)-2*4096)
-			data[off] ^= byte(1 + rng.IntN(255))
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		b, err := Open(path, Options{})
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("seed %d: error %v, want ErrCorrupt", seed, err)
+	refused, served := 0, 0
+	// 200 flips (issue 11's attack) and single flips: one flip often lands
+	// in free space, so both outcomes are exercised.
+	for _, flips := range []int{200, 1} {
+		for seed := range 20 {
+			data := bytes.Clone(clean)
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(flips)))
+			for range flips {
+				off := 2*4096 + rng.IntN(len(data)-2*4096)
+				data[off] ^= byte(1 + rng.IntN(255))
 			}
-			refused++
-			continue
-		}
-		list, err := b.List(context.Background(), labels.Everything())
-		if err != nil {
-			t.Errorf("seed %d: opened, then List: %v", seed, err)
-		}
-		if list != nil && len(list.Items) != len(want) {
-			t.Errorf("seed %d: %d tasks served, want %d", seed, len(list.Items), len(want))
-		}
-		for i := range list.Items {
-			if got := &list.Items[i]; !reflect.DeepEqual(got, want[got.Name]) {
-				t.Errorf("seed %d: task %s served damaged", seed, got.Name)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
 			}
+			b, err := Open(path, Options{})
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("%d flips, seed %d: error %v, want ErrCorrupt", flips, seed, err)
+				}
+				refused++
+				continue
+			}
+			served++
+			list, err := b.List(context.Background(), labels.Everything())
+			if err != nil {
+				t.Errorf("%d flips, seed %d: opened, then List: %v", flips, seed, err)
+			} else if len(list.Items) != len(want) {
+				t.Errorf("%d flips, seed %d: %d tasks served, want %d", flips, seed, len(list.Items), len(want))
+			}
+			for i := range list.Items {
+				if got := &list.Items[i]; !reflect.DeepEqual(got, want[got.Name]) {
+					t.Errorf("%d flips, seed %d: task %s served damaged", flips, seed, got.Name)
+				}
+			}
+			// Lookups go through the branch pages, which a list does not.
+			for name, w := range want {
+				if got, err := b.Get(context.Background(), name); err != nil || !reflect.DeepEqual(got, w) {
+					t.Errorf("%d flips, seed %d: Get %s: %v", flips, seed, name, err)
+				}
+			}
+			b.Close()
 		}
-		b.Close()
 	}
-	t.Logf("%d of %d damaged files refused, the rest served intact", refused, seeds)
+	t.Logf("%d damaged files refused, %d opened and served intact", refused, served)
 	if refused == 0 {
 		t.Errorf("no damaged file was refused: the flips missed everything, so the test proves nothing")
 	}

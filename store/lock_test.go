@@ -78,6 +78,7 @@ func TestOpen_HeldByAnotherProcess_RefusedAtOnceNamingPID(t *testing.T) {
 	if elapsed > 500*time.Millisecond {
 		t.Errorf("refused after %s, want at once", elapsed)
 	}
+	t.Logf("refused after %s", elapsed)
 
 	// Once the holder closes, the store opens.
 	stdin.Close()
