@@ -19,8 +19,11 @@ type Options struct {
 	WatchBuffer int
 	// MaxBatch caps how many writes share one commit. Default 1024.
 	MaxBatch int
-	// LockTimeout is how long Open waits for another process to release
-	// the database file. Default 1s.
+	// LockTimeout is how long Open waits for bbolt's own lock on the
+	// database file. Another cubelet is refused at once by the store's
+	// lock file (see lockFile); this wait only matters for a process that
+	// opens the file without it, such as a cubelet from before it.
+	// Default 1s.
 	LockTimeout time.Duration
 	// Now is the clock for creation and deletion timestamps. Default
 	// time.Now.
