@@ -4,7 +4,6 @@
 GO        ?= go
 BIN       ?= bin/cubelet
 DATA_DIR  ?= _output/data
-ADDR      ?= 127.0.0.1:5556
 IMAGE     ?= cubelet-workload:latest
 GOTEST    ?= $(GO) test -race -count=1 -timeout 30m
 FUZZTIME  ?= 10s
@@ -16,9 +15,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) .
 
-## run: cubelet on the embedded store against the local Docker daemon.
+## run: cubelet on the embedded store against the local Docker daemon, its
+## API on the default socket /run/cubelet/cubelet.sock (SERVE_FLAGS for more).
 run: docker image build
-	./$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
+	./$(BIN) serve --data-dir $(DATA_DIR) $(SERVE_FLAGS)
 
 ## test: every test (unit and end-to-end against real Docker) plus a short fuzz run.
 test: docker image

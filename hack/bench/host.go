@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,10 @@ type host struct {
 	http   *http.Client
 	// watchClient has no timeout: watches last as long as their context.
 	watchClient *http.Client
+	// transport, under both clients, dials socket: the Unix socket of the
+	// cubelet running now (one at a time), the API's default listener.
+	transport *http.Transport
+	socket    atomic.Pointer[string]
 }
 
 func newHost(cfg config) (*host, error) {
@@ -43,8 +48,19 @@ func newHost(cfg config) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-	return &host{cfg: cfg, docker: d, http: &http.Client{Transport: tr, Timeout: time.Minute}, watchClient: &http.Client{Transport: tr}}, nil
+	h := &host{cfg: cfg, docker: d}
+	var dialer net.Dialer
+	h.transport = &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			sock := h.socket.Load()
+			if sock == nil {
+				return nil, errors.New("no cubelet started")
+			}
+			return dialer.DialContext(ctx, "unix", *sock)
+		}}
+	h.http = &http.Client{Transport: h.transport, Timeout: time.Minute}
+	h.watchClient = &http.Client{Transport: h.transport}
+	return h, nil
 }
 
 func (h *host) close() { h.docker.Close() }
@@ -128,25 +144,22 @@ type cubelet struct {
 	ready time.Duration
 }
 
-// startCubelet runs the binary on a free loopback port over dataDir and
-// waits for /readyz.
+// startCubelet runs the binary on its own socket over dataDir and waits
+// for /readyz; the host's clients talk to it from then on.
 func (h *host) startCubelet(ctx context.Context, dataDir string) (*cubelet, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
+	socket := filepath.Join(h.cfg.workDir, fmt.Sprintf("cubelet-%d.sock", time.Now().UnixNano()%1e6))
+	h.socket.Store(&socket)
+	h.transport.CloseIdleConnections() // they lead to the previous cubelet
 	logPath := filepath.Join(h.cfg.workDir, fmt.Sprintf("cubelet-%d.log", time.Now().UnixNano()))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(h.cfg.cubelet, "serve", "--addr", addr, "--data-dir", dataDir,
+	cmd := exec.Command(h.cfg.cubelet, "serve", "--socket", socket, "--data-dir", dataDir,
 		"--workers", fmt.Sprint(h.cfg.workers), "--backoff-reset", "1s", "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	c := &cubelet{h: h, cmd: cmd, base: "http://" + addr, dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
+	c := &cubelet{h: h, cmd: cmd, base: "http://localhost", dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start cubelet: %w", err)
@@ -163,7 +176,7 @@ func (h *host) startCubelet(ctx context.Context, dataDir string) (*cubelet, erro
 func (c *cubelet) waitReady(ctx context.Context, start time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: c.h.transport.DialContext}}
 	for {
 		select {
 		case err := <-c.done:
