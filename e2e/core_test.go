@@ -58,9 +58,22 @@ func TestE2E_PutTask_RunsLabelledContainer_AndSamePutChangesNothing(t *testing.T
 		return t.Status.State == v1.Running && t.Status.ObservedGeneration == changed.Generation &&
 			t.Status.ContainerID != "" && t.Status.ContainerID != task.Status.ContainerID
 	})
-	eventually(t, 30*time.Second, "old container removed", func() (bool, string) {
+	// The old container is stopped and kept as the previous one (for
+	// logs --previous) until the attempt after the new one starts.
+	eventually(t, 30*time.Second, "old container stopped, kept as the previous one", func() (bool, string) {
 		cs := e.containers("web")
-		return len(cs) == 1 && cs[0].ID == replaced.Status.ContainerID, fmt.Sprintf("%d containers", len(cs))
+		running, stopped := 0, 0
+		for _, c := range cs {
+			switch {
+			case c.Running() && c.ID == replaced.Status.ContainerID:
+				running++
+			case !c.Running() && c.ID == task.Status.ContainerID:
+				stopped++
+			}
+		}
+		got := c.waitRunning("web")
+		return len(cs) == 2 && running == 1 && stopped == 1 && got.Status.PreviousContainerID == task.Status.ContainerID,
+			fmt.Sprintf("%d containers, %d running, %d stopped", len(cs), running, stopped)
 	})
 }
 
