@@ -70,6 +70,7 @@ func NewRouter(cfg Config) http.Handler {
 	} else {
 		registerHealth(r, cfg)
 		registerV1(r, cfg)
+		registerBackup(r, cfg) // never on the unauthenticated Cube listener
 	}
 	registerCube(r, cfg)
 	r.NotFoundHandler = http.HandlerFunc(routeNotFound)

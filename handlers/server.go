@@ -85,6 +85,8 @@ func isStream(r *http.Request) bool {
 	case strings.HasPrefix(p, "/v1/tasks/") && strings.HasSuffix(p, "/logs"):
 		on, err := boolParam(r, "follow")
 		return on && err == nil
+	case p == BackupPath:
+		return true // a large store takes longer than the write timeout
 	}
 	return false
 }
