@@ -31,6 +31,9 @@ func (c *cubelet) raw(method, path, body string) (int, []byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // as Cube's manager sends it
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)

@@ -122,27 +122,145 @@ func (e *env) containers(task string) []runtime.Container {
 
 // cubelet is one running cubelet process.
 type cubelet struct {
-	t    *testing.T
-	cmd  *exec.Cmd
+	t   *testing.T
+	cmd *exec.Cmd
+	// base is a URL that reaches this cubelet: for e.start, a loopback TCP
+	// port the harness forwards to the socket (forwardToSocket), so that
+	// tests with any HTTP client or the CLI reach it without a token.
 	base string
-	logs *syncBuffer
-	done chan error
+	// socket is the cubelet's Unix socket; client dials it whatever the
+	// URL's host, so client.Get(c.base+path) goes straight to the socket.
+	socket string
+	client *http.Client
+	logs   *syncBuffer
+	done   chan error
 }
 
-// start runs cubelet serve on a free loopback port over the env's data dir
-// and waits until it is ready.
+// start runs cubelet serve on its own Unix socket over the env's data dir
+// and waits until it is ready. It serves no TCP unless extra asks.
 func (e *env) start(extra ...string) *cubelet {
 	e.t.Helper()
-	addr := freeAddr(e.t)
-	args := append([]string{"--addr", addr, "--resync", "1h", "--backoff-base", "200ms", "--drain-timeout", "20s"}, extra...)
-	c := e.spawn("http://"+addr, args...)
+	args := append([]string{"--resync", "1h", "--backoff-base", "200ms", "--drain-timeout", "20s"}, extra...)
+	c := e.spawn("", args...)
 	c.waitReady()
 	return c
 }
 
 func (c *cubelet) waitReady() {
 	c.t.Helper()
-	c.waitReadyWith(http.DefaultClient)
+	c.waitReadyWith(c.client)
+}
+
+// withSocket gives a cubelet its own socket unless args name one: every
+// cubelet of a test must have its own, and the default path belongs to
+// the host's cubelet, not to tests. The directory is short (a socket
+// path has at most 107 bytes) and 0755, as /run/cubelet is, so that only
+// the socket's own mode keeps other users out.
+func (e *env) withSocket(args []string) ([]string, string) {
+	e.t.Helper()
+	for i, a := range args {
+		if a == "--socket" && i+1 < len(args) {
+			return args, args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--socket="); ok {
+			return args, v
+		}
+	}
+	dir, err := os.MkdirTemp("", "cubelet-e2e-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "cubelet.sock")
+	return append([]string{"--socket", socket}, args...), socket
+}
+
+// useSocket points c's client at its socket and, when the caller gave no
+// base URL, gives it a forwarded loopback one.
+func (c *cubelet) useSocket(socket string) {
+	c.socket = socket
+	c.client = unixClient(socket)
+	if c.base == "" {
+		c.base = "http://" + forwardToSocket(c.t, socket)
+	}
+}
+
+// unixClient is an HTTP client that dials socket for every request.
+func unixClient(socket string) *http.Client {
+	var d net.Dialer
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+}
+
+// forwardToSocket listens on a free loopback port and relays each
+// connection to socket, and returns the port's address. It stands in for
+// the TCP listener tests used to get, so helpers that take a URL (the CLI
+// through CUBELET_SERVER, tryPut, plain http.Get) keep working; cubelet
+// itself serves no TCP without a token. A connection made while cubelet
+// is down is closed at once, as a refused one would fail.
+func forwardToSocket(t *testing.T, socket string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]bool{}
+	)
+	// Cleanup runs before the cubelet is stopped: cut the streams still
+	// relayed (watches), or waiting for them would wait for the stop.
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open[in] = true
+			mu.Unlock()
+			wg.Go(func() {
+				relay(in, socket)
+				mu.Lock()
+				delete(open, in)
+				mu.Unlock()
+			})
+		}
+	})
+	return l.Addr().String()
+}
+
+// relay copies between in and a new connection to socket. The exchange
+// ends when cubelet's side does; the client's end of sending is passed on
+// as a half-close, which cubelet answers by closing once it has replied.
+func relay(in net.Conn, socket string) {
+	defer in.Close()
+	out, err := net.Dial("unix", socket)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	go func() {
+		_, _ = io.Copy(out, in)
+		_ = out.(*net.UnixConn).CloseWrite()
+	}()
+	_, _ = io.Copy(in, out)
 }
 
 // kill9 kills cubelet with SIGKILL and waits for it.
@@ -185,7 +303,7 @@ func (c *cubelet) do(method, path string, body any, out any) int {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

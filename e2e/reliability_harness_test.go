@@ -38,9 +38,11 @@ func scale(ci, long int) int {
 }
 
 // spawn starts cubelet serve with exactly args (plus --data-dir and JSON
-// logs) and does not wait for it; base is the URL the test will use.
+// logs) and does not wait for it; base is the URL the test will use, ""
+// for one forwarded to the cubelet's socket (see withSocket, useSocket).
 func (e *env) spawn(base string, args ...string) *cubelet {
 	e.t.Helper()
+	args, socket := e.withSocket(args)
 	args = append([]string{"serve", "--data-dir", e.dataDir, "--log-format", "json"}, args...)
 	cmd := exec.Command(binary, args...)
 	logs := &syncBuffer{}
@@ -49,6 +51,7 @@ func (e *env) spawn(base string, args ...string) *cubelet {
 		e.t.Fatalf("start cubelet: %v", err)
 	}
 	c := &cubelet{t: e.t, cmd: cmd, base: base, logs: logs, done: make(chan error, 1)}
+	c.useSocket(socket)
 	go func() { c.done <- cmd.Wait() }()
 	e.t.Cleanup(func() {
 		if c.cmd.ProcessState == nil {
@@ -104,6 +107,7 @@ func tryPut(base string, task *v1.Task) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := quickClient.Do(req)
 	if err != nil {
 		return 0, err
