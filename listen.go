@@ -48,7 +48,7 @@ func (l *listenFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&l.socketGroup, "socket-group", "",
 		"group (name or GID) that owns the socket and may use the API without a token (default: cubelet's own group)")
 	fs.StringVar(&l.cubeInsecureAddr, "cube-insecure-addr", "",
-		"HOST:PORT to serve the Cube worker API (/tasks, /stats, /healthz) on, over plain TCP WITHOUT authentication, for a Cube manager: "+
+		"HOST:PORT to serve the Cube worker API (/tasks, /stats) and the probes (/healthz, /readyz) on, over plain TCP WITHOUT authentication, for a Cube manager: "+
 			"anyone who can reach ADDR can run containers on this host (root-equivalent); use only on a trusted network/loopback for a Cube manager")
 	fs.StringArrayVar(&l.allowedHosts, "allowed-host", nil,
 		"a further name or address clients may send as the HTTP Host (repeatable); localhost, loopback addresses and the address a connection arrived on are always accepted, other names are refused as DNS rebinding")
