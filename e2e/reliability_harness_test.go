@@ -142,9 +142,10 @@ func (e *env) managed() []runtime.Container {
 }
 
 // converged reports whether every task is Running at its generation with
-// exactly one managed container, the one its status names, running and
-// labelled with its uid, and no managed container belongs to no task.
-// The string says what is still missing.
+// exactly one running managed container, the one its status names, labelled
+// with its uid, beside at most one stopped one (the previous attempt, kept
+// for logs --previous), and no managed container belongs to no task. The
+// string says what is still missing.
 func converged(tasks []v1.Task, containers []runtime.Container) (bool, string) {
 	per := map[string][]runtime.Container{}
 	for _, c := range containers {
@@ -154,15 +155,21 @@ func converged(tasks []v1.Task, containers []runtime.Container) (bool, string) {
 		cs := per[t.Name]
 		delete(per, t.Name)
 		s := t.Status
+		var running []runtime.Container
+		for _, c := range cs {
+			if c.Running() {
+				running = append(running, c)
+			}
+		}
 		switch {
 		case s.State != v1.Running || s.Reason != "" || s.ObservedGeneration != t.Generation:
 			return false, fmt.Sprintf("%s: state %s reason %s gen %d/%d", t.Name, s.State, s.Reason, s.ObservedGeneration, t.Generation)
-		case len(cs) != 1:
-			return false, fmt.Sprintf("%s: %d containers", t.Name, len(cs))
-		case !cs[0].Running() || cs[0].ID != s.ContainerID:
-			return false, fmt.Sprintf("%s: container %.12s %s, status names %.12s", t.Name, cs[0].ID, cs[0].State, s.ContainerID)
-		case cs[0].Labels[controller.LabelTaskUID] != string(t.UID):
-			return false, fmt.Sprintf("%s: container of uid %s, task uid %s", t.Name, cs[0].Labels[controller.LabelTaskUID], t.UID)
+		case len(running) != 1 || len(cs) > 2:
+			return false, fmt.Sprintf("%s: %d containers, %d running", t.Name, len(cs), len(running))
+		case running[0].ID != s.ContainerID:
+			return false, fmt.Sprintf("%s: running container %.12s, status names %.12s", t.Name, running[0].ID, s.ContainerID)
+		case running[0].Labels[controller.LabelTaskUID] != string(t.UID):
+			return false, fmt.Sprintf("%s: container of uid %s, task uid %s", t.Name, running[0].Labels[controller.LabelTaskUID], t.UID)
 		}
 	}
 	for name, cs := range per {
