@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,49 @@ func TestIsStream(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\r\n")
 	return line
+}
+
+// A stream whose client stops reading is cut once a write has waited
+// WriteTimeout: streams are exempt from the whole-response deadline, not
+// from a per-write one.
+func TestServer_StreamToAStalledReader_CutAfterAWriteTimesOut(t *testing.T) {
+	wrote := make(chan error, 1)
+	var lastOK time.Time
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				wrote <- err
+				return
+			}
+			lastOK = time.Now()
+		}
+	})
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = NewServer(stream, testLimits, nil)
+	srv.Start()
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Ask for a watch, then never read.
+	if _, err := io.WriteString(conn, "GET /v1/tasks?watch=true HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-wrote:
+		if stalled := time.Since(lastOK); stalled > testLimits.WriteTimeout+bound/2 {
+			t.Fatalf("write failed (%v) only after %v stalled; WriteTimeout is %v", err, stalled, testLimits.WriteTimeout)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stream to a client that reads nothing was still writing after 10s")
+	}
 }
