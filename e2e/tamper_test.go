@@ -77,8 +77,8 @@ func TestE2E_Tampering_RepairedAndUnmanagedLeftAlone(t *testing.T) {
 	docker("rm", "-f", before["tamper-rm"].Status.ContainerID)
 	docker("rename", before["tamper-rename"].Status.ContainerID, renamed)
 
-	// stop and kill: the same container is restarted under restartPolicy
-	// Always; rm -f: a new one is created. Both count as restarts.
+	// stop, kill and rm -f: the next attempt is a new container under
+	// restartPolicy Always (kubelet's model); each counts as one restart.
 	for _, name := range []string{"tamper-stop", "tamper-kill", "tamper-rm"} {
 		b := before[name]
 		c.waitFor(name, "repaired", 60*time.Second, func(t *v1.Task) bool {
@@ -98,9 +98,14 @@ func TestE2E_Tampering_RepairedAndUnmanagedLeftAlone(t *testing.T) {
 	for _, task := range tasks {
 		b := before[task.Name]
 		switch task.Name {
-		case "tamper-stop", "tamper-kill", "tamper-rename":
+		case "tamper-rename":
 			if task.Status.ContainerID != b.Status.ContainerID {
-				t.Errorf("%s: container replaced (%.12s -> %.12s), want the same one running again", task.Name, b.Status.ContainerID, task.Status.ContainerID)
+				t.Errorf("%s: container replaced (%.12s -> %.12s), want the same one running", task.Name, b.Status.ContainerID, task.Status.ContainerID)
+			}
+		case "tamper-stop", "tamper-kill":
+			if task.Status.ContainerID == b.Status.ContainerID || task.Status.PreviousContainerID != b.Status.ContainerID {
+				t.Errorf("%s: current %.12s previous %.12s, want a new attempt after %.12s, kept as the previous one",
+					task.Name, task.Status.ContainerID, task.Status.PreviousContainerID, b.Status.ContainerID)
 			}
 		case "tamper-rm":
 			if task.Status.ContainerID == b.Status.ContainerID {
