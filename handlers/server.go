@@ -97,8 +97,9 @@ func (w *writeDeadliner) Write(p []byte) (int, error) {
 // server's writer through this one.
 func (w *writeDeadliner) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// isStream reports whether r asks for a watch or a log follow. An
-// unparsable flag is not a stream; its handler answers 400 at once.
+// isStream reports whether r asks for a watch, a log follow or a store
+// backup. An unparsable flag is not a stream; its handler answers 400 at
+// once.
 func isStream(r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return false
@@ -111,6 +112,8 @@ func isStream(r *http.Request) bool {
 	case strings.HasPrefix(p, "/v1/tasks/") && strings.HasSuffix(p, "/logs"):
 		on, err := boolParam(r, "follow")
 		return on && err == nil
+	case p == BackupPath:
+		return true // a large store takes longer than the write timeout
 	}
 	return false
 }

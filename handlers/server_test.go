@@ -187,6 +187,7 @@ func TestIsStream(t *testing.T) {
 		"/tasks?watch=true":                false,
 		"/v1/tasks/web?watch=true":         false,
 		"/v1/tasks/web/logs/x?follow=true": false,
+		BackupPath:                         true,
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "http://localhost"+target, nil)
 		if got := isStream(r); got != want {
