@@ -111,3 +111,19 @@ type LogOptions struct {
 	Tail       int // -1 for all
 	Timestamps bool
 }
+
+// Stats is one reading of a container's resource use. CPU is cumulative,
+// so a rate needs two readings; the engine's own "precpu" pair is empty in
+// a one-shot read, and the caller keeps the previous reading anyway.
+type Stats struct {
+	// Time is when the engine took the reading.
+	Time time.Time `json:"time"`
+	// CPUNanos is the CPU time the container used since it started.
+	CPUNanos uint64 `json:"cpuNanos"`
+	// MemoryBytes is the working set: usage less the inactive page cache,
+	// the figure `docker stats` and the OOM killer's view agree on.
+	MemoryBytes uint64 `json:"memoryBytes"`
+	// MemoryLimitBytes is the limit the engine enforces (the host's memory
+	// when the container has none).
+	MemoryLimitBytes uint64 `json:"memoryLimitBytes,omitempty"`
+}

@@ -38,6 +38,7 @@ const (
 	MethodRemoveContainer  = "RemoveContainer"
 	MethodPullImage        = "PullImage"
 	MethodContainerLogs    = "ContainerLogs"
+	MethodContainerStats   = "ContainerStats"
 )
 
 // firstHostPort is where ports chosen by the engine start, as in Docker's
@@ -90,6 +91,8 @@ type entry struct {
 	c    runtime.Container
 	spec runtime.ContainerSpec
 	logs string
+	// stats is what ContainerStats reads while the container runs (SetStats).
+	stats runtime.Stats
 }
 
 type subscriber struct {
@@ -648,4 +651,40 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "")
+}
+
+// SetStats sets what ContainerStats reads for a running container; a zero
+// Time reads as the clock's now.
+func (r *Runtime) SetStats(idOrName string, s runtime.Stats) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.lookup(idOrName)
+	if !ok {
+		return notFound("set stats", idOrName)
+	}
+	e.stats = s
+	return nil
+}
+
+// ContainerStats returns the figures set with SetStats while the
+// container runs, and zeros once it stopped, as Docker reports a stopped
+// container.
+func (r *Runtime) ContainerStats(ctx context.Context, id string) (runtime.Stats, error) {
+	if err := r.enter(ctx, MethodContainerStats); err != nil {
+		return runtime.Stats{}, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.lookup(id)
+	if !ok {
+		return runtime.Stats{}, notFound("stats of", id)
+	}
+	s := runtime.Stats{}
+	if e.c.Running() {
+		s = e.stats
+	}
+	if s.Time.IsZero() {
+		s.Time = r.now()
+	}
+	return s, nil
 }
