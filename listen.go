@@ -195,6 +195,10 @@ func (s *apiServers) Close() error {
 	var errs []error
 	for _, a := range s.servers {
 		errs = append(errs, a.server.Close())
+		// A server that never reached Serve does not know its listener.
+		if err := a.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	if s.socket != nil {
 		errs = append(errs, s.socket.remove())
