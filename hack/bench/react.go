@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -96,12 +97,12 @@ func benchReact(ctx context.Context, h *host, rep *report) error {
 			if err != nil {
 				return err
 			}
-			d, err := h.killAndWait(ctx, ctr.ID, cubeletSteady)
+			d, err := h.killAndWait(ctx, ctr.ID, nextAttempt(ctr.Name), cubeletSteady)
 			killCube = append(killCube, d)
 			return err
 		},
 		"kill floor": func(i int) error {
-			d, err := h.killAndWait(ctx, floors[i%pool], dockerRestartReset)
+			d, err := h.killAndWait(ctx, floors[i%pool], floors[i%pool], dockerRestartReset)
 			killFloor = append(killFloor, d)
 			return err
 		},
@@ -164,8 +165,19 @@ func (h *host) managedContainer(ctx context.Context, task string) (runtime.Conta
 	return runtime.Container{}, fmt.Errorf("task %s has no running container", task)
 }
 
-// rmManaged force-removes the task's container and times until a new one
-// runs under the same (deterministic) name.
+// nextAttempt is the name cubelet gives the attempt after the container
+// named name: its names end in ".<attempt>" (controller.containerName).
+func nextAttempt(name string) string {
+	i := strings.LastIndexByte(name, '.')
+	n, err := strconv.Atoi(name[i+1:])
+	if i < 0 || err != nil {
+		return name
+	}
+	return name[:i+1] + strconv.Itoa(n+1)
+}
+
+// rmManaged force-removes the task's container and times until the next
+// attempt runs under its (deterministic) name.
 func (h *host) rmManaged(ctx context.Context, task string) (time.Duration, error) {
 	old, err := h.managedContainer(ctx, task)
 	if err != nil {
@@ -178,7 +190,7 @@ func (h *host) rmManaged(ctx context.Context, task string) (time.Duration, error
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err = poll(ctx, pollEvery, func() (bool, error) {
-		c, err := h.docker.InspectContainer(ctx, old.Name)
+		c, err := h.docker.InspectContainer(ctx, nextAttempt(old.Name))
 		if errors.Is(err, runtime.ErrNotFound) {
 			return false, nil
 		}
@@ -194,8 +206,10 @@ func (h *host) rmManaged(ctx context.Context, task string) (time.Duration, error
 }
 
 // killAndWait waits until the container has run for steady, SIGKILLs its
-// main process from the host and times until it runs again.
-func (h *host) killAndWait(ctx context.Context, idOrName string, steady time.Duration) (time.Duration, error) {
+// main process from the host and times until the container named next runs
+// (started after the kill): the same container under Docker's restart
+// policy, the next attempt under cubelet's.
+func (h *host) killAndWait(ctx context.Context, idOrName, next string, steady time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var old runtime.Container
@@ -221,7 +235,10 @@ func (h *host) killAndWait(ctx context.Context, idOrName string, steady time.Dur
 		return 0, fmt.Errorf("kill pid %d of %s: %w", old.Pid, idOrName, err)
 	}
 	err = poll(ctx, pollEvery, func() (bool, error) {
-		c, err := h.docker.InspectContainer(ctx, idOrName)
+		c, err := h.docker.InspectContainer(ctx, next)
+		if errors.Is(err, runtime.ErrNotFound) {
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
