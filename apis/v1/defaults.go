@@ -35,4 +35,41 @@ func SetDefaults(t *Task) {
 			s.Ports[i].Protocol = ProtocolTCP
 		}
 	}
+	for _, p := range []*Probe{s.LivenessProbe, s.ReadinessProbe, s.StartupProbe} {
+		setProbeDefaults(p)
+	}
+}
+
+// Kubernetes' probe defaults.
+const (
+	DefaultProbeTimeoutSeconds   int32 = 1
+	DefaultProbePeriodSeconds    int32 = 10
+	DefaultProbeSuccessThreshold int32 = 1
+	DefaultProbeFailureThreshold int32 = 3
+)
+
+func setProbeDefaults(p *Probe) {
+	if p == nil {
+		return
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = DefaultProbeTimeoutSeconds
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = DefaultProbePeriodSeconds
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = DefaultProbeSuccessThreshold
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = DefaultProbeFailureThreshold
+	}
+	if g := p.HTTPGet; g != nil {
+		if g.Path == "" {
+			g.Path = "/"
+		}
+		if g.Scheme == "" {
+			g.Scheme = URISchemeHTTP
+		}
+	}
 }

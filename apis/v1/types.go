@@ -3,7 +3,20 @@ package v1
 import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
+
+// AnnotationRestartAuthority names who restarts a task whose container
+// exits or fails to start. Absent (or any other value), cubelet does, under
+// spec.restartPolicy. RestartAuthorityCubeManager hands restarts to the
+// Cube manager that posted the task (docs/cube-compat.md): cubelet then
+// never restarts it, and reports every exit and every failure to start as
+// Failed, as the book's worker does, so that the manager restarts it.
+const AnnotationRestartAuthority = "cubelet.io/restart-authority"
+
+// RestartAuthorityCubeManager is the AnnotationRestartAuthority value of
+// tasks posted through the Cube API.
+const RestartAuthorityCubeManager = "cube-manager"
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
@@ -56,6 +69,86 @@ type TaskSpec struct {
 	// changes, the way kubectl's restartedAt annotation does. Cube's
 	// manager restarts a task by posting it as Scheduled again.
 	RestartGeneration int64 `json:"restartGeneration,omitempty"`
+	// LivenessProbe restarts the container (under restartPolicy) when it
+	// fails failureThreshold times in a row.
+	LivenessProbe *Probe `json:"livenessProbe,omitempty"`
+	// ReadinessProbe sets the Ready condition; it never restarts anything.
+	ReadinessProbe *Probe `json:"readinessProbe,omitempty"`
+	// StartupProbe holds the other two back until it succeeds once; when
+	// it fails failureThreshold times the container is restarted, as by
+	// the liveness probe.
+	StartupProbe *Probe `json:"startupProbe,omitempty"`
+}
+
+// Probe is a health check cubelet runs against the container, with
+// Kubernetes' fields and defaults.
+type Probe struct {
+	ProbeHandler `json:",inline"`
+	// InitialDelaySeconds is the wait after the container started before
+	// the first probe. Default 0.
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	// TimeoutSeconds bounds one probe. Default 1.
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// PeriodSeconds is the time between probes. Default 10.
+	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+	// SuccessThreshold is how many successes in a row turn a failed probe
+	// successful. Default 1; must be 1 for liveness and startup probes.
+	SuccessThreshold int32 `json:"successThreshold,omitempty"`
+	// FailureThreshold is how many failures in a row turn a probe failed.
+	// Default 3.
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+}
+
+// ProbeHandler is the check a probe runs: exactly one of its fields.
+type ProbeHandler struct {
+	// Exec runs a command in the container; exit code 0 is healthy.
+	Exec *ExecAction `json:"exec,omitempty"`
+	// HTTPGet asks the container for a page; a status in 200..399 is
+	// healthy.
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+	// TCPSocket opens a connection; an accepted one is healthy.
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+}
+
+// ExecAction runs Command in the container, through the engine, with no
+// shell: the image's own binaries only.
+type ExecAction struct {
+	Command []string `json:"command"`
+}
+
+// URIScheme is HTTP or HTTPS.
+type URIScheme string
+
+const (
+	URISchemeHTTP  URIScheme = "HTTP"
+	URISchemeHTTPS URIScheme = "HTTPS"
+)
+
+// HTTPGetAction is a GET of Path on the container's Port.
+type HTTPGetAction struct {
+	// Path of the request; default "/".
+	Path string `json:"path,omitempty"`
+	// Port is a container port, by number or by the name of one of
+	// spec.ports.
+	Port intstr.IntOrString `json:"port"`
+	// Scheme is HTTP (default) or HTTPS; HTTPS does not verify the
+	// certificate, as kubelet does not.
+	Scheme URIScheme `json:"scheme,omitempty"`
+	// HTTPHeaders are sent with the request.
+	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is one request header of an HTTP probe.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction connects to the container's Port.
+type TCPSocketAction struct {
+	// Port is a container port, by number or by the name of one of
+	// spec.ports.
+	Port intstr.IntOrString `json:"port"`
 }
 
 // EnvVar is one environment variable.
@@ -74,7 +167,10 @@ const (
 
 // PortMapping publishes a container port on the host.
 type PortMapping struct {
-	ContainerPort int32 `json:"containerPort"`
+	// Name lets probes refer to the port; an IANA service name, unique
+	// within the task.
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort"`
 	// HostPort 0 publishes on a free port chosen by Docker; the port
 	// actually used is reported in status.hostPorts.
 	HostPort int32 `json:"hostPort,omitempty"`

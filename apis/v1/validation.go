@@ -72,6 +72,7 @@ func ValidateTaskSpec(s *TaskSpec, path *field.Path) field.ErrorList {
 	errs = append(errs, validateEnv(s.Env, path.Child("env"))...)
 	errs = append(errs, validatePorts(s.Ports, path.Child("ports"))...)
 	errs = append(errs, validateResources(&s.Resources, path.Child("resources"))...)
+	errs = append(errs, validateProbesAndPortNames(s, path)...)
 
 	switch s.RestartPolicy {
 	case RestartAlways, RestartOnFailure, RestartNever:
