@@ -38,6 +38,13 @@ const (
 	// a bad command) while cubelet retries with back-off.
 	ReasonCreateContainerError = "CreateContainerError"
 	ReasonRunContainerError    = "RunContainerError"
+	// ReasonUnhealthy: the liveness (or startup) probe failed; the
+	// container is stopped and restarted under the restart policy.
+	ReasonUnhealthy = "Unhealthy"
+	// ReasonExited: a container of a task a Cube manager restarts exited
+	// with code 0; it is reported Failed, as Cube's worker reports every
+	// exited container, so that the manager restarts it.
+	ReasonExited = "Exited"
 )
 
 // pullMode is when a create makes its image available, decided from the
@@ -128,6 +135,8 @@ type observation struct {
 	// crash is the in-memory crash-loop record: only the back-off delay
 	// lives in memory, as kubelet's does.
 	crash   crashRecord
+	// health is what the prober knows of the task's containers, by ID.
+	health  map[string]containerHealth
 	now     time.Time
 	backoff BackoffPolicy
 	jitter  func() float64
@@ -179,7 +188,7 @@ func decide(o observation) plan {
 	}
 	p.status.ObservedGeneration = task.Generation
 	setState(&p.status, prev, target, statusNewRun, o.now)
-	setConditions(&p.status, o.now)
+	setConditions(&p.status, o.now, notReady(task, v.current, o.health))
 	return p
 }
 
@@ -305,6 +314,10 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		case runOver:
 			// A finished run stays finished, even if its container is gone.
 			return prev
+		case v.runBegun && prev == v1.Running && managerRestarts(task):
+			// The Cube manager restarts, and it acts on Failed.
+			p.status.Reason, p.status.Message = ReasonContainerMissing, "container disappeared; reported Failed for the Cube manager to restart"
+			return v1.Failed
 		case v.runBegun && prev == v1.Running:
 			// Removed from outside mid-run: its replacement is the next
 			// attempt, a restart.
@@ -344,14 +357,34 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		// from outside does not reopen it.
 		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: graceOf(task), why: "run is " + string(prev)})
 		return prev
+	case c.Running() && o.health[c.ID].failed != "":
+		// Kubelet's rule: a container that fails its liveness (or
+		// startup) probe is stopped; its exit then goes through the
+		// restart policy below, as any exit does.
+		h := o.health[c.ID]
+		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: graceOf(task),
+			why: string(h.failed) + " probe failed: " + h.message})
+		p.status.Reason, p.status.Message, p.status.NextRetryTime = ReasonUnhealthy, string(h.failed)+" probe failed: "+h.message, nil
+		return v1.Running
 	case c.Running():
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
 		return v1.Running
 	}
 
-	// The latest attempt has exited.
-	if runOver || !shouldRestart(task.Spec.RestartPolicy, c.ExitCode) {
+	// The latest attempt has exited. killed: cubelet stopped it for a
+	// failed probe, which restarts it whatever its exit code, unless the
+	// policy is Never (kubelet's rule).
+	health := o.health[c.ID]
+	killed := health.failed != ""
+	policy := restartPolicyOf(task)
+	if runOver || !(shouldRestart(policy, c.ExitCode) || killed && policy != v1.RestartNever) {
 		state, reason, message := exitOutcome(c)
+		switch {
+		case killed:
+			state, reason, message = v1.Failed, ReasonUnhealthy, string(health.failed)+" probe failed: "+health.message
+		case state == v1.Completed && managerRestarts(task):
+			state, reason, message = v1.Failed, ReasonExited, exitMessage(c)+"; reported Failed for the Cube manager to restart, as Cube's worker does"
+		}
 		if runOver && state != prev {
 			return prev
 		}
@@ -364,7 +397,14 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 	// The ports the attempt held stay the task's while it restarts.
 	p.status.HostPorts = task.Status.HostPorts
 	p.crash = nextCrash(o.crash, task, c, o.backoff, o.jitter)
-	retryAt := c.FinishedAt.Add(o.backoff.delay(p.crash.crashes, p.crash.jitter))
+	crashes := p.crash.crashes
+	if killed && crashes > 0 {
+		// The first restart after a probe failure is immediate: the probe
+		// already waited periodSeconds × failureThreshold. Consecutive
+		// ones back off as crashes do.
+		crashes--
+	}
+	retryAt := c.FinishedAt.Add(o.backoff.delay(crashes, p.crash.jitter))
 	if o.now.Before(retryAt) {
 		p.requeueAfter = retryAt.Sub(o.now)
 		p.status.Reason = ReasonCrashLoopBackOff
@@ -373,12 +413,39 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		p.status.NextRetryTime = metaTime(retryAt)
 		return v1.Running
 	}
-	p.addCreate(o, v.restarts+1, task.Status.HostPorts,
-		fmt.Sprintf("restartPolicy %s after %s", task.Spec.RestartPolicy, exitMessage(c)))
+	why := exitMessage(c)
+	if killed {
+		why = string(health.failed) + " probe failed: " + health.message
+	}
+	p.addCreate(o, v.restarts+1, task.Status.HostPorts, fmt.Sprintf("restartPolicy %s after %s", task.Spec.RestartPolicy, why))
 	p.actions[len(p.actions)-1].kind = actionRestart
 	p.status.RestartCount = v.restarts + 1
 	p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
+	if killed {
+		// The restart is Running to Running: the transition is recorded
+		// by hand, so the status keeps why it happened after the new
+		// attempt clears the reason.
+		p.status.Reason, p.status.Message = ReasonUnhealthy, why
+		p.status.Transitions = append(p.status.Transitions, v1.Transition{From: v1.Running, To: v1.Running, Reason: ReasonUnhealthy, Time: *metaTime(o.now)})
+	}
 	return v1.Running
+}
+
+// managerRestarts reports whether the task's restarts belong to a Cube
+// manager (docs/cube-compat.md): cubelet then restarts nothing by itself
+// and reports every exit and failure to start as Failed.
+func managerRestarts(task *v1.Task) bool {
+	return task.Annotations[v1.AnnotationRestartAuthority] == v1.RestartAuthorityCubeManager
+}
+
+// restartPolicyOf is the policy cubelet applies: the spec's, or Never for
+// a task whose manager restarts it (its spec keeps the manager's policy,
+// which is the manager's to apply).
+func restartPolicyOf(task *v1.Task) v1.RestartPolicy {
+	if managerRestarts(task) {
+		return v1.RestartNever
+	}
+	return task.Spec.RestartPolicy
 }
 
 // addCreate plans the container of attempt of the task's current run. Host

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/runtime"
@@ -43,6 +44,36 @@ func fresh() taskOpt                    { return func(t *v1.Task) { t.Status = v
 func restartGeneration(n int64) taskOpt { return func(t *v1.Task) { t.Spec.RestartGeneration = n } }
 func statusContainer(id string) taskOpt { return func(t *v1.Task) { t.Status.ContainerID = id } }
 func pull(p v1.PullPolicy) taskOpt      { return func(t *v1.Task) { t.Spec.ImagePullPolicy = p } }
+func managedByCube() taskOpt {
+	return func(t *v1.Task) {
+		t.Annotations = map[string]string{v1.AnnotationRestartAuthority: v1.RestartAuthorityCubeManager}
+	}
+}
+func withProbes(kinds ...probeKind) taskOpt {
+	return func(t *v1.Task) {
+		for _, k := range kinds {
+			p := &v1.Probe{ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(8080)}}}
+			switch k {
+			case probeLiveness:
+				t.Spec.LivenessProbe = p
+			case probeReadiness:
+				t.Spec.ReadinessProbe = p
+			case probeStartup:
+				t.Spec.StartupProbe = p
+			}
+		}
+		v1.SetDefaults(t)
+	}
+}
+
+// healthy sets what the prober knows of the containers, by ID.
+func healthy(o observation, byID map[string]containerHealth) observation {
+	o.health = byID
+	return o
+}
+
+var livenessFailed = containerHealth{failed: probeLiveness, message: "HTTP probe failed with statuscode: 500"}
+
 func deleting() taskOpt {
 	return func(t *v1.Task) { now := metav1.NewTime(t0); t.DeletionTimestamp = &now }
 }
@@ -198,6 +229,40 @@ func TestDecide_Table(t *testing.T) {
 		{"imagePullPolicy Always pulls first",
 			observe(newTestTask(fresh(), pull(v1.PullAlways))),
 			"create cubelet-node-a-web-uid-1-1.0 pull=first (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
+		{"Cube manager's task: a crash is Failed, never restarted by cubelet, whatever its policy",
+			observe(newTestTask(managedByCube()), cur(0, runtime.StateExited, exitCode(3), ranFor(time.Hour))),
+			"=> Failed/Error restarts=0"},
+		{"Cube manager's task: exit 0 (docker stop from outside) is Failed too, as Cube's worker reports it",
+			observe(newTestTask(managedByCube()), cur(0, runtime.StateExited)),
+			"=> Failed/Exited restarts=0"},
+		{"Cube manager's task: a container removed mid-run is Failed, not recreated",
+			observe(newTestTask(managedByCube(), statusContainer("c1.0"))),
+			"=> Failed/ContainerMissing restarts=0"},
+		{"Cube manager's restart of a Failed task is the next attempt, counted",
+			observe(newTestTask(managedByCube(), generation(2), restartGeneration(1), state(v1.Failed)), of(newTestTask(managedByCube()), 0, runtime.StateExited, exitCode(3))),
+			"create cubelet-node-a-web-uid-1-2.1 pull=if-missing (restartGeneration 1)\n=> Scheduled/ContainerCreating restarts=1"},
+		{"Cube manager's stop wins: a stopped Failed task stays Failed and nothing starts",
+			observe(newTestTask(managedByCube(), desired(v1.Completed), state(v1.Failed)), cur(0, runtime.StateExited, exitCode(3))),
+			"=> Failed restarts=0"},
+		{"liveness failure stops the running container",
+			healthy(observe(newTestTask(withProbes(probeLiveness)), cur(0, runtime.StateRunning)), map[string]containerHealth{"c1.0": livenessFailed}),
+			"stop cubelet-node-a-web-uid-1-1.0 (liveness probe failed: HTTP probe failed with statuscode: 500)\n=> Running/Unhealthy restarts=0"},
+		{"the container stopped for liveness is restarted at once, counted, even after a quick run",
+			healthy(observe(newTestTask(withProbes(probeLiveness)), cur(0, runtime.StateExited)), map[string]containerHealth{"c1.0": livenessFailed}),
+			"restart cubelet-node-a-web-uid-1-1.1 pull=if-missing (restartPolicy Always after liveness probe failed: HTTP probe failed with statuscode: 500)\n=> Running/Unhealthy restarts=1"},
+		{"liveness kill restarts under OnFailure although the exit code is 0",
+			healthy(observe(newTestTask(withProbes(probeLiveness), policy(v1.RestartOnFailure)), cur(0, runtime.StateExited)), map[string]containerHealth{"c1.0": livenessFailed}),
+			"restart cubelet-node-a-web-uid-1-1.1 pull=if-missing (restartPolicy OnFailure after liveness probe failed: HTTP probe failed with statuscode: 500)\n=> Running/Unhealthy restarts=1"},
+		{"liveness kill under Never fails the run",
+			healthy(observe(newTestTask(withProbes(probeLiveness), policy(v1.RestartNever)), cur(0, runtime.StateExited)), map[string]containerHealth{"c1.0": livenessFailed}),
+			"=> Failed/Unhealthy restarts=0"},
+		{"startup probe failure stops the container as liveness does",
+			healthy(observe(newTestTask(withProbes(probeStartup, probeLiveness)), cur(0, runtime.StateRunning)),
+				map[string]containerHealth{"c1.0": {failed: probeStartup, message: "dial tcp: connection refused"}}),
+			"stop cubelet-node-a-web-uid-1-1.0 (startup probe failed: dial tcp: connection refused)\n=> Running/Unhealthy restarts=0"},
+		{"failing readiness leaves the container running",
+			healthy(observe(newTestTask(withProbes(probeReadiness)), cur(0, runtime.StateRunning)), map[string]containerHealth{"c1.0": {readyMessage: "HTTP 500"}}),
+			"=> Running restarts=0"},
 		{"imagePullPolicy Never never pulls",
 			observe(newTestTask(fresh(), pull(v1.PullNever))),
 			"create cubelet-node-a-web-uid-1-1.0 pull=never (run of generation 1)\n=> Scheduled/ContainerCreating restarts=0"},
@@ -366,5 +431,64 @@ func TestDecide_NewRunObservedRunning_RecordsTheStepThroughScheduled(t *testing.
 	}
 	if p.status.State != v1.Running || len(got) != 2 || got[0] != "Pending>Scheduled" || got[1] != "Scheduled>Running" {
 		t.Fatalf("state %s transitions %v, want Running via Pending>Scheduled, Scheduled>Running", p.status.State, got)
+	}
+}
+
+func TestDecide_ReadyCondition_FollowsTheProbes(t *testing.T) {
+	ready := func(o observation) (metav1.ConditionStatus, string) {
+		p := decide(o)
+		for _, c := range p.status.Conditions {
+			if c.Type == ConditionReady {
+				return c.Status, c.Message
+			}
+		}
+		return "", ""
+	}
+	cases := []struct {
+		name   string
+		task   *v1.Task
+		health containerHealth
+		want   metav1.ConditionStatus
+		msg    string
+	}{
+		{"no probes: running is ready", newTestTask(), containerHealth{}, metav1.ConditionTrue, ""},
+		{"readiness not yet probed", newTestTask(withProbes(probeReadiness)), containerHealth{}, metav1.ConditionFalse, "readiness probe has not succeeded yet"},
+		{"readiness failing", newTestTask(withProbes(probeReadiness)), containerHealth{readyMessage: "HTTP 500"}, metav1.ConditionFalse, "readiness probe failed: HTTP 500"},
+		{"readiness passing", newTestTask(withProbes(probeReadiness)), containerHealth{ready: true}, metav1.ConditionTrue, ""},
+		{"startup not yet passed holds readiness back", newTestTask(withProbes(probeStartup, probeReadiness)), containerHealth{ready: true},
+			metav1.ConditionFalse, "startup probe has not succeeded yet"},
+		{"startup passed, readiness passing", newTestTask(withProbes(probeStartup, probeReadiness)), containerHealth{started: true, ready: true}, metav1.ConditionTrue, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := healthy(observe(tc.task, cur(0, runtime.StateRunning)), map[string]containerHealth{"c1.0": tc.health})
+			if got, msg := ready(o); got != tc.want || msg != tc.msg {
+				t.Fatalf("Ready = %s %q, want %s %q", got, msg, tc.want, tc.msg)
+			}
+		})
+	}
+}
+
+func TestDecide_LivenessRestart_RecordsAnUnhealthyTransition(t *testing.T) {
+	o := healthy(observe(newTestTask(withProbes(probeLiveness)), cur(0, runtime.StateExited)), map[string]containerHealth{"c1.0": livenessFailed})
+	p := decide(o)
+	n := len(p.status.Transitions)
+	if n == 0 || p.status.Transitions[n-1].Reason != ReasonUnhealthy || p.status.Transitions[n-1].From != v1.Running {
+		t.Fatalf("transitions %+v, want a Running>Running Unhealthy one", p.status.Transitions)
+	}
+	if p.status.Message != "liveness probe failed: HTTP probe failed with statuscode: 500" {
+		t.Fatalf("message %q", p.status.Message)
+	}
+}
+
+func TestDecide_RunningTask_HasNoFinishTimeOfAnEarlierAttempt(t *testing.T) {
+	task := newTestTask(restartCount(1), func(t *v1.Task) {
+		ft := metav1.NewTime(t0.Add(-time.Minute))
+		code := int32(3)
+		t.Status.FinishTime, t.Status.ExitCode = &ft, &code
+	})
+	p := decide(observe(task, cur(0, runtime.StateExited, exitCode(3)), cur(1, runtime.StateRunning)))
+	if p.status.FinishTime != nil || p.status.ExitCode != nil {
+		t.Fatalf("running attempt reports finishTime %v exitCode %v of the previous one", p.status.FinishTime, p.status.ExitCode)
 	}
 }

@@ -42,6 +42,9 @@ func observeContainer(s *v1.TaskStatus, c *runtime.Container) {
 	}
 	s.HostPorts = nil
 	if c.Running() {
+		// FinishTime and ExitCode describe this container's exit: a
+		// running one has none yet, whatever an earlier attempt did.
+		s.FinishTime, s.ExitCode = nil, nil
 		for _, p := range c.Ports {
 			s.HostPorts = append(s.HostPorts, v1.HostPort{
 				ContainerPort: int32(p.ContainerPort),
@@ -97,8 +100,21 @@ func setState(s *v1.TaskStatus, prev, target v1.State, newRun bool, now time.Tim
 	}
 }
 
-// setConditions derives the conditions from the state and reason.
-func setConditions(s *v1.TaskStatus, now time.Time) {
+// readinessGate is why a running task is not Ready although nothing is
+// wrong with its run: a readiness probe that has not succeeded, or a
+// startup probe that has not yet. The zero value gates nothing.
+type readinessGate struct {
+	blocked bool
+	message string
+}
+
+// ReasonNotReady is the Ready condition's reason while a probe holds a
+// running container back.
+const ReasonNotReady = "NotReady"
+
+// setConditions derives the conditions from the state and reason, and the
+// probes' verdict on a running container.
+func setConditions(s *v1.TaskStatus, now time.Time, gate readinessGate) {
 	set := func(condType string, ok bool, reason, message string) {
 		status := metav1.ConditionFalse
 		if ok {
@@ -120,7 +136,11 @@ func setConditions(s *v1.TaskStatus, now time.Time) {
 	}
 	ready := s.State == v1.Running && s.Reason == "" && s.ContainerID != ""
 	progressing := s.State == v1.Pending || s.State == v1.Scheduled || s.Reason == ReasonContainerMissing || s.Reason == ReasonCreating
-	set(ConditionReady, ready, s.Reason, s.Message)
+	if ready && gate.blocked {
+		set(ConditionReady, false, ReasonNotReady, gate.message)
+	} else {
+		set(ConditionReady, ready, s.Reason, s.Message)
+	}
 	set(ConditionProgressing, progressing, s.Reason, s.Message)
 	set(ConditionDegraded, degraded || s.State == v1.Failed, s.Reason, s.Message)
 }

@@ -207,8 +207,19 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind acti
 	if prev == v1.Running {
 		target = v1.Running
 	}
-	setState(status, prev, target, task.Generation != task.Status.ObservedGeneration, now)
-	setConditions(status, now)
+	newRun := task.Generation != task.Status.ObservedGeneration
+	if managerRestarts(task) {
+		// A Cube manager restarts its tasks, and only Failed tells it
+		// to: the book's worker reports a container that cannot start
+		// as Failed. The run is over, so no retry of cubelet's can
+		// start it behind the manager's back (a stop would not reach
+		// a Scheduled task: the manager's table refuses it).
+		target = v1.Failed
+		status.ObservedGeneration = task.Generation
+		status.NextRetryTime = nil
+	}
+	setState(status, prev, target, newRun, now)
+	setConditions(status, now, readinessGate{})
 	if writeErr := c.writeStatus(ctx, task, *status); writeErr != nil {
 		return errors.Join(err, writeErr)
 	}
