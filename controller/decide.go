@@ -134,7 +134,7 @@ type observation struct {
 	instance string
 	// crash is the in-memory crash-loop record: only the back-off delay
 	// lives in memory, as kubelet's does.
-	crash   crashRecord
+	crash crashRecord
 	// health is what the prober knows of the task's containers, by ID.
 	health  map[string]containerHealth
 	now     time.Time

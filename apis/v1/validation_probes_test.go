@@ -60,7 +60,9 @@ func TestValidateTask_Probes(t *testing.T) {
 		{"readiness successThreshold 2", func(s *TaskSpec) {
 			s.ReadinessProbe = &Probe{ProbeHandler: httpGet(intstr.FromInt32(80)), SuccessThreshold: 2}
 		}, ""},
-		{"negative period", func(s *TaskSpec) { s.ReadinessProbe = &Probe{ProbeHandler: httpGet(intstr.FromInt32(80)), PeriodSeconds: -1} }, "spec.readinessProbe.periodSeconds"},
+		{"negative period", func(s *TaskSpec) {
+			s.ReadinessProbe = &Probe{ProbeHandler: httpGet(intstr.FromInt32(80)), PeriodSeconds: -1}
+		}, "spec.readinessProbe.periodSeconds"},
 		{"huge delay", func(s *TaskSpec) {
 			s.ReadinessProbe = &Probe{ProbeHandler: httpGet(intstr.FromInt32(80)), InitialDelaySeconds: MaxProbeSeconds + 1}
 		}, "spec.readinessProbe.initialDelaySeconds"},
