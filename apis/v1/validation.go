@@ -2,26 +2,17 @@ package v1
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
+	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/api/resource"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
-
-// Limits that keep one task from asking for absurd things of the host.
-const (
-	maxStopGracePeriodSeconds = 3600
-	maxArgs                   = 1024
-	maxEnv                    = 1024
-	maxPorts                  = 128
-	maxImageLength            = 1024
-)
-
-// minMemory is Docker's lower bound for a memory limit.
-var minMemory = resource.MustParse("6Mi")
 
 // ValidateTask checks a defaulted Task as the user sent it.
 func ValidateTask(t *Task) field.ErrorList {
@@ -34,6 +25,7 @@ func ValidateTask(t *Task) field.ErrorList {
 	}
 	errs = append(errs, ValidateName(t.Name, field.NewPath("metadata", "name"))...)
 	errs = append(errs, metav1validation.ValidateLabels(t.Labels, field.NewPath("metadata", "labels"))...)
+	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, field.NewPath("metadata", "annotations"))...)
 	errs = append(errs, ValidateTaskSpec(&t.Spec, field.NewPath("spec"))...)
 	return errs
 }
@@ -54,22 +46,10 @@ func ValidateName(name string, path *field.Path) field.ErrorList {
 // ValidateTaskSpec checks a defaulted spec.
 func ValidateTaskSpec(s *TaskSpec, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	image := path.Child("image")
-	switch {
-	case s.Image == "":
-		errs = append(errs, field.Required(image, "the container image to run"))
-	case len(s.Image) > maxImageLength:
-		errs = append(errs, field.TooLong(image, "", maxImageLength))
-	case strings.ContainsAny(s.Image, " \t\r\n") || strings.HasPrefix(s.Image, "-"):
-		errs = append(errs, field.Invalid(image, s.Image, "must be an image reference without whitespace"))
-	}
-	if len(s.Command) > maxArgs {
-		errs = append(errs, field.TooMany(path.Child("command"), len(s.Command), maxArgs))
-	}
-	if len(s.Args) > maxArgs {
-		errs = append(errs, field.TooMany(path.Child("args"), len(s.Args), maxArgs))
-	}
+	errs = append(errs, validateImage(s.Image, path.Child("image"))...)
+	errs = append(errs, validateArgs(s.Command, s.Args, path)...)
 	errs = append(errs, validateEnv(s.Env, path.Child("env"))...)
+	errs = append(errs, validateWorkingDir(s.WorkingDir, path.Child("workingDir"))...)
 	errs = append(errs, validatePorts(s.Ports, path.Child("ports"))...)
 	errs = append(errs, validateResources(&s.Resources, path.Child("resources"))...)
 	errs = append(errs, validateProbesAndPortNames(s, path)...)
@@ -86,9 +66,9 @@ func ValidateTaskSpec(s *TaskSpec, path *field.Path) field.ErrorList {
 		errs = append(errs, field.NotSupported(path.Child("imagePullPolicy"), s.ImagePullPolicy,
 			[]PullPolicy{PullIfNotPresent, PullAlways, PullNever}))
 	}
-	if g := s.StopGracePeriodSeconds; g != nil && (*g < 0 || *g > maxStopGracePeriodSeconds) {
+	if g := s.StopGracePeriodSeconds; g != nil && (*g < 0 || *g > MaxStopGracePeriodSeconds) {
 		errs = append(errs, field.Invalid(path.Child("stopGracePeriodSeconds"), *g,
-			fmt.Sprintf("must be between 0 and %d", maxStopGracePeriodSeconds)))
+			fmt.Sprintf("must be between 0 and %d", MaxStopGracePeriodSeconds)))
 	}
 	switch s.DesiredState {
 	case Running, Completed:
@@ -101,12 +81,78 @@ func ValidateTaskSpec(s *TaskSpec, path *field.Path) field.ErrorList {
 	return errs
 }
 
+// validateImage parses image with the distribution reference grammar,
+// as Docker does before it pulls: a repository name in lower case,
+// optionally a registry host, a tag and a digest. A path ("/etc/passwd",
+// "../../x"), a flag, a NUL, upper case or a bare image ID is refused
+// here with a field error, rather than stored and retried forever as
+// CreateContainerError. The stored string is not normalised: the user's
+// spelling is the spec.
+func validateImage(image string, path *field.Path) field.ErrorList {
+	switch {
+	case image == "":
+		return field.ErrorList{field.Required(path, "the container image to run")}
+	case len(image) > MaxImageLength:
+		// Checked first so the parser never sees a megabyte.
+		return field.ErrorList{field.TooLong(path, "", MaxImageLength)}
+	}
+	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		return field.ErrorList{field.Invalid(path, image,
+			fmt.Sprintf("must be an image reference such as nginx:1.27 or registry.example.com/team/app@sha256:<digest>: %v", err))}
+	}
+	return nil
+}
+
+// validateArgs bounds command and args: entries per list, bytes per entry
+// (execve's limit) and bytes of both together. A NUL would cut the string
+// short at exec, so it is refused too.
+func validateArgs(command, args []string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	total := 0
+	for _, list := range []struct {
+		name    string
+		entries []string
+	}{{"command", command}, {"args", args}} {
+		p := path.Child(list.name)
+		if len(list.entries) > MaxArgs {
+			errs = append(errs, field.TooMany(p, len(list.entries), MaxArgs))
+			continue
+		}
+		over := false
+		for i, a := range list.entries {
+			switch {
+			case len(a) > MaxArgLength:
+				errs = append(errs, field.TooLong(p.Index(i), "", MaxArgLength))
+			case strings.IndexByte(a, 0) >= 0:
+				errs = append(errs, field.Invalid(p.Index(i), a, "must not contain a NUL byte"))
+			}
+			total += len(a)
+			if total > MaxArgsBytes && !over {
+				errs = append(errs, tooLong(p,
+					fmt.Sprintf("command and args together may not be more than %d bytes", MaxArgsBytes)))
+				over = true
+			}
+		}
+		if over {
+			break
+		}
+	}
+	return errs
+}
+
 func validateEnv(env []EnvVar, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if len(env) > maxEnv {
-		return field.ErrorList{field.TooMany(path, len(env), maxEnv)}
+	if len(env) > MaxEnv {
+		return field.ErrorList{field.TooMany(path, len(env), MaxEnv)}
 	}
+	total := 0
 	for i, e := range env {
+		total += len(e.Name) + len(e.Value)
+		if len(e.Name)+1+len(e.Value) > MaxArgLength {
+			errs = append(errs, tooLong(path.Index(i),
+				fmt.Sprintf("NAME=value may not be more than %d bytes", MaxArgLength)))
+			continue
+		}
 		p := path.Index(i).Child("name")
 		if e.Name == "" {
 			errs = append(errs, field.Required(p, ""))
@@ -119,12 +165,33 @@ func validateEnv(env []EnvVar, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Index(i), e.Name, "must not contain '=' in the name or NUL in the value"))
 		}
 	}
+	if total > MaxEnvBytes {
+		errs = append(errs, tooLong(path,
+			fmt.Sprintf("names and values together may not be more than %d bytes", MaxEnvBytes)))
+	}
 	return errs
 }
 
+// validateWorkingDir refuses what Docker would refuse at create time: a
+// relative path ("needs to be an absolute path"), and what no kernel
+// takes: a path over PATH_MAX or with a NUL.
+func validateWorkingDir(dir string, p *field.Path) field.ErrorList {
+	switch {
+	case dir == "":
+		return nil
+	case len(dir) > MaxWorkingDirLength:
+		return field.ErrorList{field.TooLong(p, "", MaxWorkingDirLength)}
+	case strings.IndexByte(dir, 0) >= 0:
+		return field.ErrorList{field.Invalid(p, dir, "must not contain a NUL byte")}
+	case !path.IsAbs(dir):
+		return field.ErrorList{field.Invalid(p, dir, "must be an absolute path")}
+	}
+	return nil
+}
+
 func validatePorts(ports []PortMapping, path *field.Path) field.ErrorList {
-	if len(ports) > maxPorts {
-		return field.ErrorList{field.TooMany(path, len(ports), maxPorts)}
+	if len(ports) > MaxPorts {
+		return field.ErrorList{field.TooMany(path, len(ports), MaxPorts)}
 	}
 	var errs field.ErrorList
 	seen := sets.New[string]()
@@ -157,13 +224,68 @@ func validatePorts(ports []PortMapping, path *field.Path) field.ErrorList {
 	return errs
 }
 
+// validateResources keeps cpu and memory inside the static bounds of
+// limits.go, inside which the controller's conversions to Docker's
+// NanoCPUs and Memory cannot overflow. It never reads MilliValue or
+// Value, which saturate or read 0 for the very values being refused.
 func validateResources(r *Resources, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if r.CPU != nil && r.CPU.Sign() <= 0 {
-		errs = append(errs, field.Invalid(path.Child("cpu"), r.CPU.String(), "must be greater than zero"))
+	if r.CPU != nil && !quantityWithin(r.CPU, minCPU, maxCPU) {
+		errs = append(errs, field.Invalid(path.Child("cpu"), r.CPU.String(),
+			fmt.Sprintf("must be between %s (Docker's minimum) and %s cores", minCPU.String(), maxCPU.String())))
 	}
-	if r.Memory != nil && r.Memory.Cmp(minMemory) < 0 {
-		errs = append(errs, field.Invalid(path.Child("memory"), r.Memory.String(), "must be at least 6Mi (Docker's minimum)"))
+	if r.Memory != nil && !quantityWithin(r.Memory, minMemory, maxMemory) {
+		errs = append(errs, field.Invalid(path.Child("memory"), r.Memory.String(),
+			fmt.Sprintf("must be between %s (Docker's minimum) and %s bytes", minMemory.String(), maxMemory.String())))
 	}
 	return errs
+}
+
+// quantityWithin reports whether lo ≤ q ≤ hi, for bounds between 10^-9
+// and 10^18. Quantity.Cmp aligns the two decimals' scales by building
+// 10^scale, so on "1e674407370", which parses in a microsecond, it runs
+// for minutes and takes gigabytes: q's order of magnitude is checked
+// first, from its digits and scale, and Cmp only sees values of sane
+// scale.
+func quantityWithin(q *resource.Quantity, lo, hi resource.Quantity) bool {
+	if q.Sign() <= 0 {
+		return false // every bound here is positive
+	}
+	d := q.DeepCopy() // AsDec changes the receiver's representation
+	dec := d.AsDec()
+	digits := int64(len(dec.UnscaledBig().Text(10)))
+	// 10^(exponent-1) <= q < 10^exponent.
+	exponent := digits - int64(dec.Scale())
+	if exponent > 19 || exponent < -9 || digits > 40 {
+		return false
+	}
+	return q.Cmp(lo) >= 0 && q.Cmp(hi) <= 0
+}
+
+// ValidateResourcesFit refuses resources this host cannot give: more
+// cores than hostCPUs (Docker refuses them at create time, and the task
+// would retry forever) or more memory than hostMemory bytes. A zero
+// figure is unknown and not checked. It is separate from ValidateTask,
+// which depends on the task alone, because the host is the server's to
+// know: the API server calls both on admission. r must have passed
+// ValidateTask, so that its values fit an int64.
+func ValidateResourcesFit(r *Resources, hostCPUs int, hostMemory int64, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if r.CPU != nil && hostCPUs > 0 && r.CPU.Cmp(*resource.NewQuantity(int64(hostCPUs), resource.DecimalSI)) > 0 {
+		errs = append(errs, field.Invalid(path.Child("cpu"), r.CPU.String(),
+			fmt.Sprintf("must not be more than the host's %d CPUs", hostCPUs)))
+	}
+	if r.Memory != nil && hostMemory > 0 && r.Memory.Cmp(*resource.NewQuantity(hostMemory, resource.BinarySI)) > 0 {
+		errs = append(errs, field.Invalid(path.Child("memory"), r.Memory.String(),
+			fmt.Sprintf("must not be more than the host's memory, %d bytes", hostMemory)))
+	}
+	return errs
+}
+
+// tooLong is field.TooLong with a detail that says what is counted, for
+// limits on a sum rather than on one string.
+func tooLong(path *field.Path, detail string) *field.Error {
+	e := field.TooLong(path, "", -1)
+	e.Detail = detail
+	return e
 }

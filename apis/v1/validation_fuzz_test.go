@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -15,7 +17,9 @@ import (
 // can express (decoded leniently, so the fuzzer reaches the validators
 // rather than the decoder) under any name. Neither may panic; defaulting
 // is idempotent and validation is deterministic and read-only; every
-// error names a field; and a task that validates has every default set.
+// error names a field; and a task that validates has every default set,
+// converts to Docker's NanoCPUs and Memory without overflow, and names an
+// image the reference grammar parses.
 // The seed corpus is in testdata/fuzz/FuzzValidateTask.
 func FuzzValidateTask(f *testing.F) {
 	f.Add([]byte(`{"spec":{"image":"nginx"}}`), "web")
@@ -58,6 +62,23 @@ func FuzzValidateTask(f *testing.F) {
 			if p.Protocol == "" {
 				t.Fatalf("a valid task has a port without protocol: %+v", p)
 			}
+		}
+		// The controller's conversions to Docker must be exact for every
+		// valid task: no wrap, no saturation, nothing read as "unlimited".
+		if cpu := s.Resources.CPU; cpu != nil {
+			milli := cpu.MilliValue()
+			nano := milli * int64(time.Millisecond)
+			if milli <= 0 || nano/int64(time.Millisecond) != milli || nano < 1e7 || nano > 1024e9 {
+				t.Fatalf("valid cpu %s gives NanoCPUs %d", cpu, nano)
+			}
+		}
+		if mem := s.Resources.Memory; mem != nil {
+			if b := mem.Value(); b < 6<<20 || b > 1<<50 {
+				t.Fatalf("valid memory %s gives %d bytes", mem, b)
+			}
+		}
+		if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
+			t.Fatalf("valid image %q does not parse: %v", s.Image, err)
 		}
 	})
 }
