@@ -21,11 +21,17 @@ import (
 // status, ...) is kept, so a task created through /v1 keeps them.
 //
 // Task.State says what is asked: Pending or Scheduled to run, Completed to
-// stop (see State.Desired). The result is neither defaulted nor
-// validated; the caller does both.
+// stop (see State.Desired). Fields over the bounds of limits.go are
+// refused before anything is converted. The result is neither defaulted
+// nor validated as a v1 task; the caller does both.
 func ToV1(t Task, existing *v1.Task) (*v1.Task, error) {
 	if t.ID == uuid.Nil {
 		return nil, errors.New("Task.ID is required")
+	}
+	// Sizes first: nothing below may copy, parse or quote an oversized
+	// value.
+	if errs := validateLimits(&t); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
 	desired, err := t.State.Desired()
 	if err != nil {
