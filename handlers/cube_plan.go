@@ -26,10 +26,14 @@ const annotationCubeEvent = "cube.cubelet.io/event-id"
 //	Scheduled  update the spec, run as planned    stop (Scheduled→Completed)
 //	Running    new run: restartGeneration+1       stop (Running→Completed)
 //	Completed  409: no way out of Completed       keep it stopped
-//	Failed     new run: restartGeneration+1       409: no Failed→Completed
+//	Failed     new run: restartGeneration+1       keep it stopped (stays Failed)
 //
 // Running→Scheduled and Failed→Scheduled are the rows Cube's manager uses
-// to restart a task; the controller counts status.restartCount.
+// to restart a task; the controller counts status.restartCount. The
+// manager is the one restart authority of the tasks it posts (every one
+// carries v1.AnnotationRestartAuthority): cubelet reports their exits as
+// Failed and never restarts them itself, so each restart is one the
+// manager sent, and both sides count the same.
 
 // planCreate is the task to create for a TaskEvent about an unknown ID.
 func planCreate(te cube.TaskEvent) (*v1.Task, error) {
@@ -45,6 +49,7 @@ func planCreate(te cube.TaskEvent) (*v1.Task, error) {
 	}
 	next.Finalizers = []string{v1.FinalizerContainers}
 	next.Status = v1.TaskStatus{State: v1.Pending}
+	markManagerRestarts(next)
 	markEvent(next, te.ID)
 	if err := admitCubeTask(next); err != nil {
 		return nil, err
@@ -83,6 +88,7 @@ func planEvent(cur *v1.Task, te cube.TaskEvent) (*v1.Task, error) {
 	if from == v1.Running || from == v1.Failed {
 		next.Spec.RestartGeneration++
 	}
+	markManagerRestarts(next)
 	markEvent(next, te.ID)
 	if err := admitCubeTask(next); err != nil {
 		return nil, err
@@ -91,13 +97,16 @@ func planEvent(cur *v1.Task, te cube.TaskEvent) (*v1.Task, error) {
 }
 
 // planStop is the change that stops cur: desiredState Completed. It keeps
-// the spec as it is, so a stop never replaces a container.
+// the spec as it is, so a stop never replaces a container. A Failed task
+// takes the stop too and stays Failed (the table has no Failed→Completed,
+// and nothing runs to be stopped): the stop then says that nothing may
+// start it again short of a new run request, so it wins over any retry.
 func planStop(cur *v1.Task) (*v1.Task, error) {
 	if err := checkNotDeleting(cur); err != nil {
 		return nil, err
 	}
 	from := currentState(cur)
-	if !v1.CanTransition(from, v1.Completed) {
+	if from != v1.Failed && !v1.CanTransition(from, v1.Completed) {
 		return nil, cubeError(http.StatusConflict,
 			"task %s is %s and the seed's transition table has no way from %s to Completed: its container has already stopped",
 			cubeID(cur), from, from)
@@ -145,6 +154,15 @@ func cubeID(t *v1.Task) string {
 		return id.String()
 	}
 	return t.Name
+}
+
+// markManagerRestarts hands t's restarts to the Cube manager that posts it
+// (docs/cube-compat.md, "One restart authority").
+func markManagerRestarts(t *v1.Task) {
+	if t.Annotations == nil {
+		t.Annotations = map[string]string{}
+	}
+	t.Annotations[v1.AnnotationRestartAuthority] = v1.RestartAuthorityCubeManager
 }
 
 // markEvent records the event applied to t (nothing for the nil ID a

@@ -59,7 +59,8 @@ func TestPlanEvent_SeedTable(t *testing.T) {
 		{v1.Running, v1.Completed, cube.Completed, noop, "", 0},
 		{v1.Completed, v1.Running, cube.Completed, write, v1.Completed, 0},
 		{v1.Completed, v1.Completed, cube.Completed, noop, "", 0},
-		{v1.Failed, v1.Running, cube.Completed, conflict, "", 0},
+		{v1.Failed, v1.Running, cube.Completed, write, v1.Completed, 0},
+		{v1.Failed, v1.Completed, cube.Completed, noop, "", 0},
 	} {
 		t.Run(fmt.Sprintf("%s(desired %s)+%s", tc.from, tc.desired, tc.request), func(t *testing.T) {
 			cur := storedCubeTask(t, tc.from, tc.desired)

@@ -20,14 +20,18 @@ import (
 const cubeWriteAttempts = 5
 
 // post applies a TaskEvent: Scheduled runs the task (creating it when its
-// ID is new), Completed stops it. 201 with the task as stored.
+// ID is new), Completed stops it. 201 with the task as the manager sent
+// it, as the book's worker answers: both managers store the answer over
+// their own copy, so the stored view (State Pending until the controller
+// looked, cubelet's RestartCount before it counted the restart) would
+// move the manager's task backwards.
 func (a *cubeAPI) post(w http.ResponseWriter, r *http.Request) {
 	te, err := decodeTaskEvent(http.MaxBytesReader(w, r.Body, cubeMaxBodyBytes))
 	if err != nil {
 		writeCubeError(w, a.logger, err)
 		return
 	}
-	t, err := a.write(r.Context(), te.Task.ID, func(cur *v1.Task) (*v1.Task, error) {
+	_, err = a.write(r.Context(), te.Task.ID, func(cur *v1.Task) (*v1.Task, error) {
 		if cur == nil {
 			return planCreate(te)
 		}
@@ -37,7 +41,7 @@ func (a *cubeAPI) post(w http.ResponseWriter, r *http.Request) {
 		writeCubeError(w, a.logger, err)
 		return
 	}
-	writeCubeJSON(w, http.StatusCreated, cube.FromV1(t))
+	writeCubeJSON(w, http.StatusCreated, te.Task)
 }
 
 // delete stops a task: desiredState Completed. The object stays, and lists

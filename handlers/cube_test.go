@@ -111,8 +111,8 @@ func TestCubePost_ManagerEvent_Creates201WithTheTask(t *testing.T) {
 	data := e.postEvent(t, managerEventJSON(uuid.NewString(), cubeTaskID, 1), http.StatusCreated)
 
 	got := decodeAs[cube.Task](t, data)
-	if got.ID.String() != cubeTaskID || got.Name != "test-chapter-5" || got.Image != "strm/helloworld-http" || got.State != cube.Pending {
-		t.Errorf("body = %+v; want the task, Pending", got)
+	if got.ID.String() != cubeTaskID || got.Name != "test-chapter-5" || got.Image != "strm/helloworld-http" || got.State != cube.Scheduled {
+		t.Errorf("body = %+v; want the task as sent, Scheduled", got)
 	}
 	stored := e.stored(t, cubeTaskID)
 	if string(stored.UID) != cubeTaskID || !slices.Contains(stored.Finalizers, v1.FinalizerContainers) {
@@ -122,6 +122,9 @@ func TestCubePost_ManagerEvent_Creates201WithTheTask(t *testing.T) {
 		t.Errorf("stored desiredState, state, restartPolicy = %s, %s, %s; want Running, Pending, Never",
 			stored.Spec.DesiredState, stored.Status.State, stored.Spec.RestartPolicy)
 	}
+	if got := stored.Annotations[v1.AnnotationRestartAuthority]; got != v1.RestartAuthorityCubeManager {
+		t.Errorf("restart authority = %q; want %q: the manager restarts the tasks it posts", got, v1.RestartAuthorityCubeManager)
+	}
 }
 
 func TestCubePost_SameIDCompleted_StopsWithoutChangingTheSpec(t *testing.T) {
@@ -130,8 +133,8 @@ func TestCubePost_SameIDCompleted_StopsWithoutChangingTheSpec(t *testing.T) {
 	e.setState(t, cubeTaskID, v1.Running)
 
 	data := e.postEvent(t, managerEventJSON(uuid.NewString(), cubeTaskID, 3), http.StatusCreated)
-	if got := decodeAs[cube.Task](t, data); got.ID.String() != cubeTaskID || got.State != cube.Running {
-		t.Errorf("body = %+v; want the task, still Running until the controller stops it", got)
+	if got := decodeAs[cube.Task](t, data); got.ID.String() != cubeTaskID || got.State != cube.Completed {
+		t.Errorf("body = %+v; want the task as sent, Completed", got)
 	}
 	stored := e.stored(t, cubeTaskID)
 	if stored.Spec.DesiredState != v1.Completed || stored.Generation != 2 || stored.Spec.RestartGeneration != 0 {
@@ -174,7 +177,6 @@ func TestCubePost_OutsideTheSeedsTable_409(t *testing.T) {
 		taskState int
 	}{
 		{v1.Completed, 1}, // Completed → Scheduled
-		{v1.Failed, 3},    // Failed → Completed
 	} {
 		t.Run(fmt.Sprintf("%s+%d", tc.from, tc.taskState), func(t *testing.T) {
 			e := newTestEnv(t)
@@ -265,12 +267,22 @@ func TestCubeDelete(t *testing.T) {
 	}
 }
 
-func TestCubeDelete_FailedTask_409(t *testing.T) {
+func TestCubeDelete_FailedTask_StopsItAndItStaysFailed(t *testing.T) {
 	e := newTestEnv(t)
 	e.postEvent(t, managerEventJSON(uuid.NewString(), cubeTaskID, 1), http.StatusCreated)
 	e.setState(t, cubeTaskID, v1.Failed)
 	resp, data := e.request(t, http.MethodDelete, "/tasks/"+cubeTaskID, "")
-	wantCubeError(t, resp, data, http.StatusConflict, "Failed")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE of a Failed task = %d %s; want 204", resp.StatusCode, data)
+	}
+	if got := e.stored(t, cubeTaskID); got.Spec.DesiredState != v1.Completed || got.Status.State != v1.Failed {
+		t.Errorf("desiredState %s, state %s; want Completed (nothing may start it) and still Failed", got.Spec.DesiredState, got.Status.State)
+	}
+	// The manager may still restart it: Failed → Scheduled.
+	e.postEvent(t, managerEventJSON(uuid.NewString(), cubeTaskID, 1), http.StatusCreated)
+	if got := e.stored(t, cubeTaskID); got.Spec.DesiredState != v1.Running || got.Spec.RestartGeneration != 1 {
+		t.Errorf("after a restart: desiredState %s, restartGeneration %d; want Running, 1", got.Spec.DesiredState, got.Spec.RestartGeneration)
+	}
 }
 
 func TestCubeGet(t *testing.T) {
