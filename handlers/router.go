@@ -50,12 +50,15 @@ type Config struct {
 	// HostStats reads the host's figures for Cube's GET /stats; nil
 	// reads this host's /proc (hoststats.Read).
 	HostStats func() (hoststats.Stats, error)
-	Logger    *slog.Logger
+	// Usage serves /v1/tasks/{name}/usage and /v1/usage; nil leaves them out.
+	Usage  UsageSource
+	Logger *slog.Logger
 }
 
 // NewRouter returns the HTTP handler for cfg. Every request passes the
 // browser guard (Host, Origin, Content-Type) first, then the token check,
-// then reaches its route.
+// then reaches its route; the dashboard's static files (/ui/) alone skip
+// the token check, since a browser must load the page to be asked for one.
 func NewRouter(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -71,9 +74,10 @@ func NewRouter(cfg Config) http.Handler {
 		registerHealth(r, cfg)
 		registerV1(r, cfg)
 		registerBackup(r, cfg) // never on the unauthenticated Cube listener
+		registerUsage(r, cfg)
 	}
 	registerCube(r, cfg)
 	r.NotFoundHandler = http.HandlerFunc(routeNotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
-	return newGuard(cfg).wrap(withBearerToken(cfg.Token, cfg.HTTPMetrics, r))
+	return newGuard(cfg).wrap(withUI(cfg, withBearerToken(cfg.Token, cfg.HTTPMetrics, r)))
 }
