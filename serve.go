@@ -21,6 +21,7 @@ import (
 	"github.com/cubelet/cubelet/handlers"
 	"github.com/cubelet/cubelet/runtime"
 	"github.com/cubelet/cubelet/store"
+	"github.com/cubelet/cubelet/usage"
 )
 
 // serveFlags are the flags of `cubelet serve`.
@@ -39,6 +40,7 @@ type serveFlags struct {
 	backoffMax      time.Duration
 	backoffReset    time.Duration
 	drainTimeout    time.Duration
+	statsInterval   time.Duration
 	allowHostAccess bool
 	listen          listenFlags
 }
@@ -70,6 +72,7 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&f.backoffMax, "backoff-max", 5*time.Minute, "longest crash-loop restart delay")
 	fs.DurationVar(&f.backoffReset, "backoff-reset", 10*time.Minute, "run time after which a container counts as steady and its back-off resets")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight reconciles may finish on shutdown")
+	fs.DurationVar(&f.statsInterval, "stats-interval", usage.DefaultInterval, "how often running tasks' CPU and memory are read (at most 64 containers, 4 at a time, per interval); the readings are kept in memory only")
 	f.listen.addFlags(fs)
 	fs.BoolVar(&f.allowHostAccess, "allow-host-access", false, "reserved: cubelet has no privileged, host-network, host-PID or bind-mount settings to allow")
 	return cmd
@@ -123,6 +126,8 @@ func serve(ctx context.Context, f serveFlags) error {
 		DrainTimeout: f.drainTimeout,
 	})
 	reg.MustRegister(ctrl.TaskStateCollector())
+	sampler := usage.New(tasks, docker, usage.Options{Interval: f.statsInterval, Logger: logger})
+	reg.MustRegister(sampler.Collector())
 
 	server, err := listen(f, handlers.Config{
 		Store:       timedTasks,
@@ -130,6 +135,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		Ready:       readiness(ctrl, docker),
 		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		HTTPMetrics: handlers.NewHTTPMetrics(reg),
+		Usage:       sampler,
 		Logger:      logger,
 	}, token, logger)
 	if err != nil {
@@ -146,6 +152,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	defer stopInformers()
 	go taskInformer.RunWithContext(informerCtx)
 	go containerInformer.RunWithContext(informerCtx)
+	go sampler.Run(ctrlCtx)
 	ctrlDone := make(chan error, 1)
 	go func() { ctrlDone <- ctrl.Run(ctrlCtx, f.workers) }()
 
