@@ -181,7 +181,7 @@ func markEvent(t *v1.Task, event uuid.UUID) {
 // invalid one go into the 400's message.
 func admitCubeTask(t *v1.Task) error {
 	v1.SetDefaults(t)
-	if errs := v1.ValidateTask(t); len(errs) > 0 {
+	if errs := validateAdmission(t); len(errs) > 0 {
 		return cubeError(http.StatusBadRequest, "invalid task: %v", errs.ToAggregate())
 	}
 	return nil

@@ -71,7 +71,7 @@ func admitTask(t *v1.Task, name string) error {
 	t.Name = name
 	t.Status = v1.TaskStatus{}
 	v1.SetDefaults(t)
-	if errs := v1.ValidateTask(t); len(errs) > 0 {
+	if errs := validateAdmission(t); len(errs) > 0 {
 		return apierrors.NewInvalid(taskGroupKind, name, errs)
 	}
 	return nil
