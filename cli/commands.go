@@ -22,6 +22,7 @@ func AddCommands(root *cobra.Command) {
 		newLogsCommand(),
 		newStopCommand(),
 		newStoreCommand(),
+		newTopCommand(),
 	)
 }
 
