@@ -39,7 +39,7 @@ func newTask(name string) *v1.Task {
 	return t
 }
 
-func mustCreate(t testing.TB, b *Bolt, task *v1.Task) *v1.Task {
+func mustCreate(t testing.TB, b Interface, task *v1.Task) *v1.Task {
 	t.Helper()
 	got, err := b.Create(context.Background(), task)
 	if err != nil {
