@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -119,8 +121,15 @@ func updateTask(in *v1.Task) mutation {
 
 // updateTaskStatus replaces the status alone. It never bumps the
 // generation: status is cubelet's observation, not the user's intent. The
-// comparison is made on the encoded form, so a status that differs only
+// comparison is made on the stored form, so a status that differs only
 // below the stored precision (sub-second times) is not written again.
+//
+// This is the store's hottest write (the controller's), so it avoids the
+// decode of the whole task that written does after encoding: stored was
+// itself decoded from the store, so everything but the new status is
+// already in stored form; only the status makes the round trip through
+// JSON (see normalizedStatus). What it returns is still exactly what a
+// later Get returns.
 func updateTaskStatus(in *v1.Task) mutation {
 	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
 		if stored == nil {
@@ -129,17 +138,39 @@ func updateTaskStatus(in *v1.Task) mutation {
 		if err := checkPreconditions(stored, in); err != nil {
 			return outcome{}, err
 		}
-		t := stored.DeepCopy()
-		in.Status.DeepCopyInto(&t.Status)
-		out, err := written(t, next, watch.Modified)
+		status, err := normalizedStatus(in.Name, &in.Status)
 		if err != nil {
 			return outcome{}, err
 		}
-		if apiequality.Semantic.DeepEqual(out.obj.Status, stored.Status) {
+		if apiequality.Semantic.DeepEqual(status, stored.Status) {
 			return unchanged(stored)
 		}
-		return out, nil
+		t := stored.DeepCopy()
+		t.Status = status
+		t.ResourceVersion = formatRevision(next)
+		t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
+		data, err := json.Marshal(t)
+		if err != nil {
+			return outcome{}, fmt.Errorf("encode task %q: %w", t.Name, err)
+		}
+		return outcome{obj: t, event: watch.Modified, data: data}, nil
 	}
+}
+
+// normalizedStatus returns s as a later read of the store returns it: the
+// JSON round trip truncates times to seconds, puts them in the local zone
+// and drops empty collections, which are the differences the caller's
+// status may have from the stored form.
+func normalizedStatus(name string, s *v1.TaskStatus) (v1.TaskStatus, error) {
+	var out v1.TaskStatus
+	data, err := json.Marshal(s)
+	if err != nil {
+		return out, fmt.Errorf("encode status of task %q: %w", name, err)
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return out, fmt.Errorf("decode status of task %q: %w", name, err)
+	}
+	return out, nil
 }
 
 // deleteTask removes a task at once when it has no finalizers; otherwise
