@@ -52,6 +52,12 @@ func (s *testStore) Close() error { return s.close() }
 // rv is the resourceVersion of the n-th revision after the store opened.
 func (s *testStore) rv(n int64) string { return formatRevision(s.base + n) }
 
+// currentRV is the store's revision now, as a resourceVersion.
+func (s *testStore) currentRV(t testing.TB) string {
+	t.Helper()
+	return formatRevision(s.current(t))
+}
+
 // written is how many revisions were spent since the store opened.
 func (s *testStore) written(t testing.TB) int64 {
 	t.Helper()

@@ -16,62 +16,66 @@ import (
 )
 
 func TestWatch_FromZero_SendsSnapshotThenLiveEvents(t *testing.T) {
-	for _, rv := range []string{"", "0"} {
-		t.Run(fmt.Sprintf("rv=%q", rv), func(t *testing.T) {
-			b, _ := openTestStore(t, Options{})
-			ctx := context.Background()
-			mustCreate(t, b, newTask("b"))
-			mustCreate(t, b, newTask("a"))
-			if _, err := b.Delete(ctx, "b", ""); err != nil {
-				t.Fatalf("Delete: %v", err)
-			}
-			w, err := b.Watch(ctx, rv)
-			if err != nil {
-				t.Fatalf("Watch: %v", err)
-			}
-			defer w.Stop()
-			mustCreate(t, b, newTask("c"))
-
-			want := []eventSummary{{watch.Added, "a", "2"}, {watch.Added, "c", "4"}}
-			for _, w0 := range want {
-				if got := summarize(nextEvent(t, w)); got != w0 {
-					t.Errorf("event %+v, want %+v", got, w0)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		for _, rv := range []string{"", "0"} {
+			t.Run(fmt.Sprintf("rv=%q", rv), func(t *testing.T) {
+				b := be.open(t, Options{})
+				ctx := context.Background()
+				mustCreate(t, b, newTask("b"))
+				mustCreate(t, b, newTask("a"))
+				if _, err := b.Delete(ctx, "b", ""); err != nil {
+					t.Fatalf("Delete: %v", err)
 				}
-			}
-			expectNoEvent(t, w)
-		})
-	}
+				w, err := b.Watch(ctx, rv)
+				if err != nil {
+					t.Fatalf("Watch: %v", err)
+				}
+				defer w.Stop()
+				mustCreate(t, b, newTask("c"))
+
+				want := []eventSummary{{watch.Added, "a", b.rv(2)}, {watch.Added, "c", b.rv(4)}}
+				for _, w0 := range want {
+					if got := summarize(nextEvent(t, w)); got != w0 {
+						t.Errorf("event %+v, want %+v", got, w0)
+					}
+				}
+				expectNoEvent(t, w)
+			})
+		}
+	})
 }
 
 func TestWatch_FromRevision_ReplaysLaterEvents(t *testing.T) {
-	b, _ := openTestStore(t, Options{})
-	ctx := context.Background()
-	for _, name := range []string{"a", "b", "c"} {
-		mustCreate(t, b, newTask(name))
-	}
-	tests := []struct {
-		rv   string
-		want []string
-	}{
-		{"1", []string{"b", "c"}},
-		{"2", []string{"c"}},
-		{"3", nil},
-	}
-	for _, tc := range tests {
-		t.Run("rv="+tc.rv, func(t *testing.T) {
-			w, err := b.Watch(ctx, tc.rv)
-			if err != nil {
-				t.Fatalf("Watch: %v", err)
-			}
-			defer w.Stop()
-			for _, name := range tc.want {
-				if got := summarize(nextEvent(t, w)); got.Name != name || got.Type != watch.Added {
-					t.Errorf("event %+v, want ADDED %s", got, name)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		b := be.open(t, Options{})
+		ctx := context.Background()
+		for _, name := range []string{"a", "b", "c"} {
+			mustCreate(t, b, newTask(name))
+		}
+		tests := []struct {
+			rv   int64
+			want []string
+		}{
+			{1, []string{"b", "c"}},
+			{2, []string{"c"}},
+			{3, nil},
+		}
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("rv=%d", tc.rv), func(t *testing.T) {
+				w, err := b.Watch(ctx, b.rv(tc.rv))
+				if err != nil {
+					t.Fatalf("Watch: %v", err)
 				}
-			}
-			expectNoEvent(t, w)
-		})
-	}
+				defer w.Stop()
+				for _, name := range tc.want {
+					if got := summarize(nextEvent(t, w)); got.Name != name || got.Type != watch.Added {
+						t.Errorf("event %+v, want ADDED %s", got, name)
+					}
+				}
+				expectNoEvent(t, w)
+			})
+		}
+	})
 }
 
 func TestWatch_RevisionOutsideWindow(t *testing.T) {
@@ -144,152 +148,159 @@ func TestWatch_AfterReopen_OnlyCurrentRevisionIsNotExpired(t *testing.T) {
 }
 
 func TestWatch_FutureRevision_DeliversOnlyLaterEvents(t *testing.T) {
-	b, _ := openTestStore(t, Options{})
-	w, err := b.Watch(context.Background(), "2")
-	if err != nil {
-		t.Fatalf("Watch: %v", err)
-	}
-	defer w.Stop()
-	for _, name := range []string{"a", "b", "c"} {
-		mustCreate(t, b, newTask(name))
-	}
-	if got := summarize(nextEvent(t, w)); got != (eventSummary{watch.Added, "c", "3"}) {
-		t.Errorf("event %+v", got)
-	}
-	expectNoEvent(t, w)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		b := be.open(t, Options{})
+		w, err := b.Watch(context.Background(), b.rv(2))
+		if err != nil {
+			t.Fatalf("Watch: %v", err)
+		}
+		defer w.Stop()
+		for _, name := range []string{"a", "b", "c"} {
+			mustCreate(t, b, newTask(name))
+		}
+		if got := summarize(nextEvent(t, w)); got != (eventSummary{watch.Added, "c", b.rv(3)}) {
+			t.Errorf("event %+v", got)
+		}
+		expectNoEvent(t, w)
+	})
 }
 
 func TestWatch_SlowWatcher_IsClosedWithoutBlockingWriters(t *testing.T) {
-	b, _ := openTestStore(t, Options{WatchBuffer: 2})
-	w, err := b.Watch(context.Background(), "0")
-	if err != nil {
-		t.Fatalf("Watch: %v", err)
-	}
-	defer w.Stop()
-	// Nobody reads w; every write must still be acknowledged.
-	for i := range 10 {
-		mustCreate(t, b, newTask(fmt.Sprintf("t%d", i)))
-	}
-	waitClosed(t, w)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		b := be.open(t, Options{WatchBuffer: 2})
+		w, err := b.Watch(context.Background(), "0")
+		if err != nil {
+			t.Fatalf("Watch: %v", err)
+		}
+		defer w.Stop()
+		// Nobody reads w; every write must still be acknowledged.
+		for i := range 10 {
+			mustCreate(t, b, newTask(fmt.Sprintf("t%d", i)))
+		}
+		waitClosed(t, w)
+	})
 }
 
 func TestWatch_Ends(t *testing.T) {
 	tests := []struct {
 		name string
-		end  func(b *Bolt, w watch.Interface, cancel context.CancelFunc)
+		end  func(b *testStore, w watch.Interface, cancel context.CancelFunc)
 	}{
-		{"Stop", func(_ *Bolt, w watch.Interface, _ context.CancelFunc) { w.Stop() }},
-		{"StopTwice", func(_ *Bolt, w watch.Interface, _ context.CancelFunc) { w.Stop(); w.Stop() }},
-		{"ContextCancelled", func(_ *Bolt, _ watch.Interface, cancel context.CancelFunc) { cancel() }},
-		{"StoreClosed", func(b *Bolt, _ watch.Interface, _ context.CancelFunc) { b.Close() }},
+		{"Stop", func(_ *testStore, w watch.Interface, _ context.CancelFunc) { w.Stop() }},
+		{"StopTwice", func(_ *testStore, w watch.Interface, _ context.CancelFunc) { w.Stop(); w.Stop() }},
+		{"ContextCancelled", func(_ *testStore, _ watch.Interface, cancel context.CancelFunc) { cancel() }},
+		{"StoreClosed", func(b *testStore, _ watch.Interface, _ context.CancelFunc) { b.Close() }},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b, _ := openTestStore(t, Options{})
-			mustCreate(t, b, newTask("a"))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			w, err := b.Watch(ctx, "0")
-			if err != nil {
-				t.Fatalf("Watch: %v", err)
-			}
-			tc.end(b, w, cancel)
-			waitClosed(t, w)
-			w.Stop()
-			b.hub.mu.Lock()
-			left := len(b.hub.watchers)
-			b.hub.mu.Unlock()
-			if left != 0 {
-				t.Errorf("%d watchers still registered", left)
-			}
-		})
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				b := be.open(t, Options{})
+				mustCreate(t, b, newTask("a"))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				w, err := b.Watch(ctx, "0")
+				if err != nil {
+					t.Fatalf("Watch: %v", err)
+				}
+				tc.end(b, w, cancel)
+				waitClosed(t, w)
+				w.Stop()
+				if left := b.watchers(); left != 0 {
+					t.Errorf("%d watchers still registered", left)
+				}
+			})
+		}
+	})
 }
 
 // Under concurrent writers every acknowledged write must reach a watcher
 // exactly once, in strictly increasing revision order.
 func TestWatch_ConcurrentWriters_EventsInRevisionOrderExactlyOnce(t *testing.T) {
-	const writers, perWriter = 32, 20
-	b, _ := openTestStore(t, Options{WatchBuffer: writers * perWriter * 3})
-	ctx := context.Background()
-	w, err := b.Watch(ctx, "0")
-	if err != nil {
-		t.Fatalf("Watch: %v", err)
-	}
-	defer w.Stop()
-
-	var (
-		mu    sync.Mutex
-		acked = map[eventSummary]bool{}
-		wg    sync.WaitGroup
-	)
-	record := func(typ watch.EventType, x *v1.Task, err error) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		const writers, perWriter = 32, 20
+		b := be.open(t, Options{WatchBuffer: writers * perWriter * 3})
+		ctx := context.Background()
+		w, err := b.Watch(ctx, "0")
 		if err != nil {
-			t.Errorf("write: %v", err)
-			return
+			t.Fatalf("Watch: %v", err)
 		}
-		mu.Lock()
-		acked[eventSummary{typ, x.Name, x.ResourceVersion}] = true
-		mu.Unlock()
-	}
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range perWriter {
-				name := fmt.Sprintf("w%02d-%02d", i, j)
-				x, err := b.Create(ctx, newTask(name))
-				record(watch.Added, x, err)
-				if err != nil {
-					continue
-				}
-				x.Status.State = v1.Running
-				x, err = b.UpdateStatus(ctx, x)
-				record(watch.Modified, x, err)
-				if j%2 == 0 {
-					x, err = b.Delete(ctx, name, "")
-					record(watch.Deleted, x, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		defer w.Stop()
 
-	seen := map[eventSummary]bool{}
-	last := int64(0)
-	for len(seen) < len(acked) {
-		ev := summarize(nextEvent(t, w))
-		rv, _ := strconv.ParseInt(ev.RV, 10, 64)
-		if rv <= last {
-			t.Fatalf("event rv %d after %d", rv, last)
+		var (
+			mu    sync.Mutex
+			acked = map[eventSummary]bool{}
+			wg    sync.WaitGroup
+		)
+		record := func(typ watch.EventType, x *v1.Task, err error) {
+			if err != nil {
+				t.Errorf("write: %v", err)
+				return
+			}
+			mu.Lock()
+			acked[eventSummary{typ, x.Name, x.ResourceVersion}] = true
+			mu.Unlock()
 		}
-		last = rv
-		if !acked[ev] {
-			t.Fatalf("event %+v was not acknowledged to a writer", ev)
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range perWriter {
+					name := fmt.Sprintf("w%02d-%02d", i, j)
+					x, err := b.Create(ctx, newTask(name))
+					record(watch.Added, x, err)
+					if err != nil {
+						continue
+					}
+					x.Status.State = v1.Running
+					x, err = b.UpdateStatus(ctx, x)
+					record(watch.Modified, x, err)
+					if j%2 == 0 {
+						x, err = b.Delete(ctx, name, "")
+						record(watch.Deleted, x, err)
+					}
+				}
+			}()
 		}
-		if seen[ev] {
-			t.Fatalf("event %+v delivered twice", ev)
+		wg.Wait()
+
+		seen := map[eventSummary]bool{}
+		last := int64(0)
+		for len(seen) < len(acked) {
+			ev := summarize(nextEvent(t, w))
+			rv, _ := strconv.ParseInt(ev.RV, 10, 64)
+			if rv <= last {
+				t.Fatalf("event rv %d after %d", rv, last)
+			}
+			last = rv
+			if !acked[ev] {
+				t.Fatalf("event %+v was not acknowledged to a writer", ev)
+			}
+			if seen[ev] {
+				t.Fatalf("event %+v delivered twice", ev)
+			}
+			seen[ev] = true
 		}
-		seen[ev] = true
-	}
-	expectNoEvent(t, w)
-	if want := int64(len(acked)); b.CurrentRevision() != want {
-		t.Errorf("CurrentRevision %d, want %d (one per write)", b.CurrentRevision(), want)
-	}
+		expectNoEvent(t, w)
+		if want := int64(len(acked)); b.written(t) != want {
+			t.Errorf("revisions written %d, want %d (one per write)", b.written(t), want)
+		}
+	})
 }
 
 func TestWatch_EventsMatchStoredObjects(t *testing.T) {
-	b, _ := openTestStore(t, Options{})
-	w, err := b.Watch(context.Background(), "0")
-	if err != nil {
-		t.Fatalf("Watch: %v", err)
-	}
-	defer w.Stop()
-	created := mustCreate(t, b, newTask("a"))
-	got := nextEvent(t, w).Object.(*v1.Task)
-	if !reflect.DeepEqual(got, created) {
-		t.Errorf("event object %+v\nwant %+v", got, created)
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		b := be.open(t, Options{})
+		w, err := b.Watch(context.Background(), "0")
+		if err != nil {
+			t.Fatalf("Watch: %v", err)
+		}
+		defer w.Stop()
+		created := mustCreate(t, b, newTask("a"))
+		got := nextEvent(t, w).Object.(*v1.Task)
+		if !reflect.DeepEqual(got, created) {
+			t.Errorf("event object %+v\nwant %+v", got, created)
+		}
+	})
 }
 
 func TestWindow_Since(t *testing.T) {
