@@ -35,6 +35,9 @@ func decodeTask(r io.Reader) (*v1.Task, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, decodeError(io.EOF)
 	}
+	if errs := v1.CheckQuantitySpellings(data); len(errs) > 0 {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("decoding task: %v", errs.ToAggregate()))
+	}
 	var t v1.Task
 	strict, err := kjson.UnmarshalStrict(data, &t, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,6 +55,25 @@ func TestPutTask_OverLimits_422WithCause_StoresNothing(t *testing.T) {
 				e.requireUnchanged(t, before)
 			})
 		}
+	}
+}
+
+// Quantities that resource.ParseQuantity would take minutes to parse
+// ("1e-674407370" builds 10^674407370) are refused before the decoder
+// sees them, as malformed: 400, at once, and nothing is stored.
+func TestPutTask_UnparseableQuantities_400AtOnce(t *testing.T) {
+	e := newTestEnv(t)
+	for _, q := range []string{`"1e-674407370"`, `"12345678901234567890123e67440730"`, `1e-674407370`, `"` + strings.Repeat("1", 65) + `"`} {
+		t.Run(q, func(t *testing.T) {
+			before := e.snapshot(t)
+			start := time.Now()
+			resp, data := e.request(t, http.MethodPut, "/v1/tasks/new", `{"spec":{"image":"nginx","resources":{"cpu":"1","cpu":`+q+`}}}`)
+			wantStatus(t, resp, data, http.StatusBadRequest, metav1.StatusReasonBadRequest)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("answered after %s", took)
+			}
+			e.requireUnchanged(t, before)
+		})
 	}
 }
 

@@ -1,6 +1,15 @@
 package v1
 
-import "k8s.io/apimachinery/pkg/api/resource"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
 
 // Limits on a Task, so that no object can take the server's memory or ask
 // the host for something Docker or the kernel would refuse at create time
@@ -71,3 +80,91 @@ var (
 	// memory is checked on admission (ValidateResourcesFit).
 	maxMemory = resource.MustParse("1Pi")
 )
+
+// Bounds on how a quantity may be written, checked on the request body
+// before the JSON decoder parses it (CheckQuantitySpellings).
+const (
+	maxQuantityLength   = 64
+	maxQuantityExponent = 1000
+)
+
+// CheckQuantitySpellings finds, in a task's JSON, the quantities of
+// spec.resources that resource.ParseQuantity cannot parse in reasonable
+// time: to round a value to nanos it builds 10^|exponent|, so
+// "1e-674407370" takes minutes and gigabytes inside the decoder, before
+// any validation can run. A spelling longer than 64 bytes or with a
+// decimal exponent beyond ±1000 (parsed in microseconds) is refused;
+// every valid quantity (10m to 1Pi) fits many times over, and "1e400"
+// still reaches validation, which names the limit it breaks. Each occurrence is checked, duplicates
+// included, since a strict decoder still parses the value of a duplicate
+// key before refusing it. Malformed JSON is left to the decoder.
+func CheckQuantitySpellings(body []byte) field.ErrorList {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	// frames are the open objects and arrays of the first three levels,
+	// the only ones that can lead to spec.resources; deeper ones are
+	// only counted.
+	type frame struct {
+		object  bool
+		wantKey bool   // in an object: the next string is a key
+		key     string // in an object: the key of the value being read
+	}
+	var frames []frame
+	depth := 0
+	var errs field.ErrorList
+	check := func(value string) {
+		if depth != 3 || frames[0].key != "spec" || frames[1].key != "resources" || !frames[2].object {
+			return
+		}
+		if k := frames[2].key; k == "cpu" || k == "memory" {
+			errs = append(errs, checkQuantitySpelling(field.NewPath("spec", "resources", k), value)...)
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return errs
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+				if depth <= 3 {
+					frames = append(frames, frame{object: v == '{', wantKey: v == '{'})
+				}
+				continue
+			}
+			if depth <= 3 {
+				frames = frames[:depth-1]
+			}
+			depth--
+		case string:
+			if depth > 0 && depth <= 3 && frames[depth-1].wantKey {
+				frames[depth-1].key, frames[depth-1].wantKey = v, false
+				continue
+			}
+			check(v)
+		case json.Number:
+			check(string(v))
+		}
+		// A value ended: in an object, a key comes next.
+		if depth > 0 && depth <= 3 && frames[depth-1].object {
+			frames[depth-1].wantKey = true
+		}
+	}
+}
+
+// checkQuantitySpelling checks one quantity's spelling.
+func checkQuantitySpelling(path *field.Path, value string) field.ErrorList {
+	if len(value) > maxQuantityLength {
+		return field.ErrorList{field.TooLong(path, "", maxQuantityLength)}
+	}
+	if i := strings.LastIndexAny(value, "eE"); i >= 0 {
+		// "1E" is exa, not an exponent: only digits after it make one.
+		if exp, err := strconv.Atoi(value[i+1:]); err == nil && (exp > maxQuantityExponent || exp < -maxQuantityExponent) {
+			return field.ErrorList{field.Invalid(path, value,
+				fmt.Sprintf("the exponent may not be beyond ±%d", maxQuantityExponent))}
+		}
+	}
+	return nil
+}

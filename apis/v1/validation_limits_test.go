@@ -201,3 +201,38 @@ func TestValidateTask_HugeExponents_AnsweredAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// resource.ParseQuantity builds 10^|exponent| to round a value to nanos:
+// "1e-674407370" takes it minutes and gigabytes, inside the JSON decoder,
+// before any validation runs. CheckQuantitySpellings finds such spellings
+// in a task's JSON first, wherever the decoder would parse them.
+func TestCheckQuantitySpellings(t *testing.T) {
+	long := strings.Repeat("1", 65)
+	tests := []struct {
+		name, body string
+		fields     []string
+	}{
+		{"plain", `{"spec":{"image":"nginx","resources":{"cpu":"500m","memory":"64Mi"}}}`, nil},
+		{"exponents within bounds", `{"spec":{"resources":{"cpu":"1e400","memory":"1e-1000"}}}`, nil},
+		{"numbers", `{"spec":{"resources":{"cpu":2,"memory":1e30}}}`, nil},
+		{"huge negative exponent", `{"spec":{"resources":{"cpu":"1e-674407370"}}}`, []string{"spec.resources.cpu"}},
+		{"huge exponent with E", `{"spec":{"resources":{"memory":"12345678901234567890123E674407"}}}`, []string{"spec.resources.memory"}},
+		{"huge exponent as a number", `{"spec":{"resources":{"memory":1e-674407370}}}`, []string{"spec.resources.memory"}},
+		{"too long", `{"spec":{"resources":{"cpu":"` + long + `"}}}`, []string{"spec.resources.cpu"}},
+		{"after an empty key", `{"spec":{"resources":{"":1,"cpu":"1e-674407370"}}}`, []string{"spec.resources.cpu"}},
+		{"after nested values", `{"spec":{"x":[{"a":[1]}],"resources":{"y":{"z":[]},"memory":"1e1001"}}}`, []string{"spec.resources.memory"}},
+		{"duplicate key hides one", `{"spec":{"resources":{"cpu":"1e-674407370","cpu":"1"}}}`, []string{"spec.resources.cpu"}},
+		{"elsewhere it is text", `{"metadata":{"annotations":{"cpu":"1e-674407370"}},"spec":{"args":["1e-674407370"],"env":[{"name":"cpu","value":"1e-674407370"}]}}`, nil},
+		{"resources elsewhere", `{"metadata":{"resources":{"cpu":"1e-674407370"}},"spec":{"x":{"resources":{"cpu":"1e-674407370"}}}}`, nil},
+		{"malformed JSON is the decoder's", `{"spec":{"resources":{"cpu":`, nil},
+		{"deep nesting", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := v1.CheckQuantitySpellings([]byte(tt.body))
+			if got := errorFields(errs); !slices.Equal(got, tt.fields) {
+				t.Errorf("errors on %v, want %v: %v", got, tt.fields, errs.ToAggregate())
+			}
+		})
+	}
+}
