@@ -67,16 +67,7 @@ func (a *taskAPI) list(w http.ResponseWriter, r *http.Request) {
 		a.watch(w, r, sel)
 		return
 	}
-	list, err := a.store.List(r.Context(), sel)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	list.APIVersion, list.Kind = v1.APIVersion, v1.KindTaskList
-	if list.Items == nil {
-		list.Items = []v1.Task{} // "items": [], never null
-	}
-	writeJSON(w, http.StatusOK, list)
+	a.listTasks(w, r, sel)
 }
 
 // put creates the task or replaces its spec, labels and annotations.
