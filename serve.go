@@ -43,6 +43,7 @@ type serveFlags struct {
 	statsInterval   time.Duration
 	allowHostAccess bool
 	listen          listenFlags
+	store           storeFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -74,6 +75,7 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight reconciles may finish on shutdown")
 	fs.DurationVar(&f.statsInterval, "stats-interval", usage.DefaultInterval, "how often running tasks' CPU and memory are read (at most 64 containers, 4 at a time, per interval); the readings are kept in memory only")
 	f.listen.addFlags(fs)
+	f.store.addFlags(fs)
 	fs.BoolVar(&f.allowHostAccess, "allow-host-access", false, "reserved: cubelet has no privileged, host-network, host-PID or bind-mount settings to allow")
 	return cmd
 }
@@ -97,9 +99,9 @@ func serve(ctx context.Context, f serveFlags) error {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 
-	tasks, err := store.OpenDir(f.dataDir, store.Options{})
+	tasks, err := f.store.open(ctx, f.dataDir, logger)
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", f.dataDir, err)
+		return err
 	}
 	defer tasks.Close()
 

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cubelet/cubelet/store"
+)
+
+// storeFlags choose the task store of `cubelet serve`: the embedded bbolt
+// store in --data-dir (the default, one host), or an etcd cluster shared
+// by several cubelets (--etcd-endpoints).
+type storeFlags struct {
+	etcdEndpoints []string
+	etcdCert      string
+	etcdKey       string
+	etcdCA        string
+	etcdPrefix    string
+	nodeName      string
+}
+
+func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.etcdEndpoints, "etcd-endpoints", nil, "etcd client URLs (comma-separated): keep tasks in this etcd cluster, shared with other cubelets, instead of the embedded store in --data-dir")
+	fs.StringVar(&f.etcdCert, "etcd-cert", "", "client certificate file for https etcd endpoints (with --etcd-key)")
+	fs.StringVar(&f.etcdKey, "etcd-key", "", "client key file for https etcd endpoints (with --etcd-cert)")
+	fs.StringVar(&f.etcdCA, "etcd-ca", "", "CA certificate file that signed the etcd servers' certificates (default: the system's roots)")
+	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/cubelet/", "etcd key prefix of this cluster's objects; cubelets sharing tasks use the same one")
+	fs.StringVar(&f.nodeName, "node-name", "", "with --etcd-endpoints: this cubelet's node name, its identity in the cluster, carried by its containers; unique per cubelet and kept across restarts (default: the hostname, lower-cased)")
+}
+
+// taskStore is what serve needs of either backend.
+type taskStore interface {
+	store.Interface
+	// InstanceID names the instance whose containers this cubelet owns:
+	// the bbolt store's UUID, or the node name on etcd.
+	InstanceID() string
+	Close() error
+}
+
+// open opens the store the flags choose.
+func (f *storeFlags) open(ctx context.Context, dataDir string, logger *slog.Logger) (taskStore, error) {
+	if len(f.etcdEndpoints) == 0 {
+		if f.etcdCert != "" || f.etcdKey != "" || f.etcdCA != "" || f.nodeName != "" {
+			return nil, errors.New("--etcd-cert, --etcd-key, --etcd-ca and --node-name need --etcd-endpoints")
+		}
+		tasks, err := store.OpenDir(dataDir, store.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open store in %s: %w", dataDir, err)
+		}
+		return tasks, nil
+	}
+	opts, err := f.etcdOptions(os.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = logger
+	tasks, err := store.OpenEtcd(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("task store on etcd", "endpoints", opts.Endpoints, "prefix", opts.Prefix, "node", opts.NodeName, "tls", opts.TLS != nil)
+	return tasks, nil
+}
+
+// etcdOptions checks the etcd flags and builds the store's options.
+// hostname is os.Hostname, a parameter for tests.
+func (f *storeFlags) etcdOptions(hostname func() (string, error)) (store.EtcdOptions, error) {
+	opts := store.EtcdOptions{Prefix: f.etcdPrefix, NodeName: f.nodeName}
+	secure := 0
+	for _, e := range f.etcdEndpoints {
+		u, err := url.Parse(e)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return opts, fmt.Errorf("--etcd-endpoints: %q is not an http:// or https:// URL", e)
+		}
+		if u.Scheme == "https" {
+			secure++
+		}
+		opts.Endpoints = append(opts.Endpoints, e)
+	}
+	tlsFlags := f.etcdCert != "" || f.etcdKey != "" || f.etcdCA != ""
+	switch {
+	case secure != 0 && secure != len(opts.Endpoints):
+		return opts, errors.New("--etcd-endpoints: mix of http:// and https:// endpoints; one cluster has one scheme")
+	case tlsFlags && secure == 0:
+		// Certificates for a plain-text connection would be ignored
+		// without a word: refuse, so nobody believes etcd is encrypted.
+		return opts, errors.New("--etcd-cert, --etcd-key and --etcd-ca need https:// endpoints")
+	case (f.etcdCert == "") != (f.etcdKey == ""):
+		return opts, errors.New("--etcd-cert and --etcd-key go together")
+	}
+	if secure > 0 {
+		cfg, err := f.tlsConfig()
+		if err != nil {
+			return opts, err
+		}
+		opts.TLS = cfg
+	}
+	if opts.NodeName == "" {
+		h, err := hostname()
+		if err != nil {
+			return opts, fmt.Errorf("node name from the hostname: %w (set --node-name)", err)
+		}
+		opts.NodeName = strings.ToLower(h)
+	}
+	return opts, nil
+}
+
+func (f *storeFlags) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.etcdCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.etcdCert, f.etcdKey)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	if f.etcdCA != "" {
+		pem, err := os.ReadFile(f.etcdCA)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--etcd-ca: no PEM certificate in %s", f.etcdCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
