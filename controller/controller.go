@@ -86,6 +86,7 @@ type Controller struct {
 	expectations *expectations
 	crashes      *crashTracker
 	puller       *imagePuller
+	prober       *prober
 
 	// syncHandler reconciles one task; a field so tests can drive one
 	// sync directly, as sample-controller's tests do.
@@ -118,6 +119,7 @@ func New(store TaskStore, rt Runtime, tasks cache.SharedIndexInformer, container
 		stopping:         make(chan struct{}),
 	}
 	c.syncHandler = c.sync
+	c.prober = newProber(rt, c.enqueueProbe, opts.Metrics, opts.Logger)
 	c.workqueue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.RetryBase, opts.RetryMax),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: QueueName, MetricsProvider: opts.QueueMetrics},
@@ -168,6 +170,8 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	// ShutDown, not only ShutDownWithDrain, stops the delaying queue's
 	// goroutines; calling it again after a drain is harmless.
 	defer c.workqueue.ShutDown()
+	// Probes stop with the controller; the containers keep running.
+	defer c.prober.stopAll()
 
 	c.log.Info("starting controller", "instance", c.instance, "workers", workers)
 	if !cache.WaitForCacheSync(ctx.Done(), c.tasksSynced, c.containersSynced) {
@@ -269,6 +273,12 @@ func (c *Controller) requeueAll() {
 		c.triggers.add(name, triggerRelist)
 		c.workqueue.Add(name)
 	}
+}
+
+// enqueueProbe queues a task whose probe verdict changed, as an event does.
+func (c *Controller) enqueueProbe(name, trigger string) {
+	c.triggers.add(name, trigger)
+	c.workqueue.Add(name)
 }
 
 // enqueueContainer feeds the expectations with what the cache now shows of

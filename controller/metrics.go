@@ -17,6 +17,8 @@ type Metrics struct {
 	streamDrops      prometheus.Counter
 	relists          prometheus.Counter
 	foreign          prometheus.Gauge
+	probes           *prometheus.CounterVec
+	probeSeconds     *prometheus.HistogramVec
 }
 
 // NewMetrics creates the controller's metrics and registers them with reg.
@@ -48,7 +50,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Containers with cubelet's labels that belong to another instance (or none), as of the last list; never touched.",
 		}),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists, m.foreign)
+	m.probes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "cubelet", Name: "probe_total",
+		Help: "Probes run, by probe (liveness, readiness, startup) and result (success, failure).",
+	}, []string{"probe", "result"})
+	m.probeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "cubelet", Name: "probe_duration_seconds",
+		Help:    "Duration of probes, by probe.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"probe"})
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists, m.foreign, m.probes, m.probeSeconds)
 	return m
 }
 
@@ -58,6 +69,14 @@ func (m *Metrics) observeAction(action, result string, d time.Duration) {
 	}
 	m.reconciles.WithLabelValues(action, result).Inc()
 	m.reconcileSeconds.WithLabelValues(action).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeProbe(probe, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.probes.WithLabelValues(probe, result).Inc()
+	m.probeSeconds.WithLabelValues(probe).Observe(d.Seconds())
 }
 
 func (m *Metrics) observeEvent(action runtime.EventAction) {

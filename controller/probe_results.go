@@ -41,21 +41,28 @@ type containerHealth struct {
 type probeResults struct {
 	mu sync.Mutex
 	m  map[string]containerHealth
+	// byTask is the container IDs held for each task name, so a task's
+	// results can be dropped with it.
+	byTask map[string]map[string]bool
 }
 
 func newProbeResults() *probeResults {
-	return &probeResults{m: map[string]containerHealth{}}
+	return &probeResults{m: map[string]containerHealth{}, byTask: map[string]map[string]bool{}}
 }
 
-// update applies change to the health of container id and reports whether
-// it changed.
-func (r *probeResults) update(id string, change func(*containerHealth)) bool {
+// update applies change to the health of container id of task and reports
+// whether it changed.
+func (r *probeResults) update(task, id string, change func(*containerHealth)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.m[id]
 	before := h
 	change(&h)
 	r.m[id] = h
+	if r.byTask[task] == nil {
+		r.byTask[task] = map[string]bool{}
+	}
+	r.byTask[task][id] = true
 	return h != before
 }
 
@@ -81,14 +88,21 @@ func (r *probeResults) snapshot(containers []runtime.Container) map[string]conta
 	return out
 }
 
-// forget drops the results of containers that no longer exist. A stopped
-// container keeps its results while it exists: its exit is judged with
-// them (was it stopped for a failed probe?).
-func (r *probeResults) forget(ids ...string) {
+// forgetAllBut drops the results of the task's containers that are not in
+// exist: those no longer exist. A stopped container keeps its results
+// while it exists: its exit is judged with them (was it stopped for a
+// failed probe?).
+func (r *probeResults) forgetAllBut(task string, exist map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, id := range ids {
-		delete(r.m, id)
+	for id := range r.byTask[task] {
+		if !exist[id] {
+			delete(r.m, id)
+			delete(r.byTask[task], id)
+		}
+	}
+	if len(r.byTask[task]) == 0 {
+		delete(r.byTask, task)
 	}
 }
 

@@ -33,4 +33,7 @@ type Runtime interface {
 	// PullImage pulls the image and returns once it is stored, or with the
 	// daemon's error message.
 	PullImage(ctx context.Context, ref string) error
+	// Exec runs a command in a running container and returns how it
+	// ended: exec probes.
+	Exec(ctx context.Context, id string, cmd []string) (runtime.ExecResult, error)
 }

@@ -54,7 +54,9 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 	if task != nil {
 		obs.crash = c.crashes.get(name, task.UID)
 	}
+	obs.health = c.prober.results.snapshot(containers)
 	p := decide(obs)
+	c.prober.sync(name, task, containers, probeTarget(p, containers))
 
 	for _, a := range p.actions {
 		if a.kind == actionCreate || a.kind == actionRestart || a.kind == actionStart {
@@ -286,4 +288,24 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// probeTarget is the container the prober should watch after plan p: the
+// task's current container, unless p stops or removes it.
+func probeTarget(p plan, containers []runtime.Container) *runtime.Container {
+	id := p.status.ContainerID
+	if id == "" {
+		return nil
+	}
+	for _, a := range p.actions {
+		if a.container == id && (a.kind == actionStop || a.kind == actionRemove) {
+			return nil
+		}
+	}
+	for i := range containers {
+		if containers[i].ID == id {
+			return &containers[i]
+		}
+	}
+	return nil
 }

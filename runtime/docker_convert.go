@@ -3,6 +3,7 @@ package runtime
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,8 +107,24 @@ func containerFromInspect(r container.InspectResponse) Container {
 	}
 	if ns := r.NetworkSettings; ns != nil {
 		c.Ports = portsFromMap(ns.Ports)
+		c.IP = containerIP(ns)
 	}
 	return c
+}
+
+// containerIP is the container's IPv4 address on the first network that
+// gives it one, in name order so that it is stable; "bridge" (Docker's
+// default network) wins when present.
+func containerIP(ns *container.NetworkSettings) string {
+	if ep := ns.Networks["bridge"]; ep != nil && ep.IPAddress != "" {
+		return ep.IPAddress
+	}
+	for _, name := range slices.Sorted(maps.Keys(ns.Networks)) {
+		if ep := ns.Networks[name]; ep != nil && ep.IPAddress != "" {
+			return ep.IPAddress
+		}
+	}
+	return ""
 }
 
 // portsFromMap lists the published bindings of a port map, sorted so that

@@ -49,6 +49,9 @@ type Container struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	// Ports are the published ports, as the engine bound them.
 	Ports []PortBinding `json:"ports,omitempty"`
+	// IP is the container's address on its network (Docker's bridge),
+	// while it runs; probes reach the container there.
+	IP string `json:"ip,omitempty"`
 }
 
 // Running reports whether the container's process is up.
@@ -127,3 +130,15 @@ type Stats struct {
 	// when the container has none).
 	MemoryLimitBytes uint64 `json:"memoryLimitBytes,omitempty"`
 }
+
+// ExecResult is how a command run in a container ended.
+type ExecResult struct {
+	ExitCode int
+	// Output is the start of its stdout and stderr, interleaved, at most
+	// MaxExecOutput bytes.
+	Output []byte
+}
+
+// MaxExecOutput bounds the output an exec keeps: a probe's message needs
+// a line, not a megabyte.
+const MaxExecOutput = 4096

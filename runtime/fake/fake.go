@@ -39,6 +39,7 @@ const (
 	MethodPullImage        = "PullImage"
 	MethodContainerLogs    = "ContainerLogs"
 	MethodContainerStats   = "ContainerStats"
+	MethodExec             = "Exec"
 )
 
 // firstHostPort is where ports chosen by the engine start, as in Docker's
@@ -67,6 +68,18 @@ func WithImages(refs ...string) Option {
 	}
 }
 
+// WithContainerIP gives every running container the address ip, where
+// probes reach it (127.0.0.1 by default, so a test can serve a probe from
+// an httptest server). The empty string gives none, as a container
+// without a network has.
+func WithContainerIP(ip string) Option {
+	return func(r *Runtime) { r.ip = ip }
+}
+
+// ExecFunc answers an exec in a running container: the exit code and the
+// output.
+type ExecFunc func(c runtime.Container, cmd []string) (exitCode int, output string)
+
 // Runtime is the in-memory engine. The zero value is not usable; call New.
 type Runtime struct {
 	mu sync.Mutex
@@ -84,6 +97,8 @@ type Runtime struct {
 	hostPorts map[string]string // "proto/port" -> container ID
 	nextPort  int
 	subs      map[*subscriber]struct{}
+	ip        string
+	exec      ExecFunc
 }
 
 type entry struct {
@@ -116,6 +131,7 @@ func New(opts ...Option) *Runtime {
 		hostPorts: map[string]string{},
 		nextPort:  firstHostPort,
 		subs:      map[*subscriber]struct{}{},
+		ip:        "127.0.0.1",
 	}
 	for _, o := range opts {
 		o(r)
@@ -158,6 +174,14 @@ func (r *Runtime) SetLatency(method string, d time.Duration) {
 	} else {
 		r.latency[method] = d
 	}
+}
+
+// SetExec scripts what Exec answers (exec probes); without it every exec
+// exits 0 with no output.
+func (r *Runtime) SetExec(f ExecFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.exec = f
 }
 
 // SetLogs sets the output ContainerLogs returns for a container.
@@ -399,6 +423,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	e.c.OOMKilled = false
 	e.c.Error = ""
 	e.c.Pid = 1000 + int(e.seq)
+	e.c.IP = r.ip
 	r.emit(e, runtime.EventStart)
 	return nil
 }
@@ -478,6 +503,35 @@ func (r *Runtime) ContainerLogs(ctx context.Context, id string, opts runtime.Log
 	return io.NopCloser(strings.NewReader(tailLines(e.logs, opts.Tail))), nil
 }
 
+// Exec runs cmd in a running container through the function set with
+// SetExec, as Docker's exec would; a stopped container is an error, as in
+// Docker.
+func (r *Runtime) Exec(ctx context.Context, id string, cmd []string) (runtime.ExecResult, error) {
+	if err := r.enter(ctx, MethodExec); err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	r.mu.Lock()
+	e, ok := r.lookup(id)
+	if !ok {
+		r.mu.Unlock()
+		return runtime.ExecResult{}, notFound("exec in", id)
+	}
+	if !e.c.Running() {
+		r.mu.Unlock()
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %s: container is not running", id)
+	}
+	c, f := snapshot(e), r.exec
+	r.mu.Unlock()
+	if f == nil {
+		return runtime.ExecResult{}, nil
+	}
+	code, out := f(c, cmd)
+	if len(out) > runtime.MaxExecOutput {
+		out = out[:runtime.MaxExecOutput]
+	}
+	return runtime.ExecResult{ExitCode: code, Output: []byte(out)}, nil
+}
+
 // ---- internals; callers hold r.mu unless said otherwise ----
 
 // enter counts a call and waits out its injected latency. It takes r.mu
@@ -517,6 +571,7 @@ func (r *Runtime) exit(e *entry, code int, oom bool) {
 	e.c.ExitCode = code
 	e.c.OOMKilled = oom
 	e.c.Pid = 0
+	e.c.IP = ""
 	e.c.FinishedAt = r.now()
 	r.emit(e, runtime.EventDie)
 }
