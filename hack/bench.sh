@@ -8,7 +8,10 @@
 #   BENCH_N        converge: tasks and raw containers [100]
 #   BENCH_REACT    react: kills of each kind [30]
 #   BENCH_TASKS    in process, list and start-up: stored tasks [10000]
-#   BENCH_ROUNDS   converge: 2 = raw, cubelet, cubelet, raw; 1 = raw, cubelet [2]
+#   BENCH_ROUNDS   converge: ABBA rounds, each raw, cubelet, cubelet, raw; 1 = raw, cubelet [3]
+#   BENCH_INPROCESS_RUNS  in process: converges at BENCH_TASKS, median reported [3]
+#   BENCH_BIG_TASKS       in process: one more converge at this count; 0 for none [50000]
+#   BENCH_MORE_WORKERS    in process: one more converge with this many workers; 0 for none [32]
 #   BENCH_ONLY     comma-separated sections: converge,react,startup,inprocess,api [all]
 #   BENCH_OUT      report to write; empty for none [docs/benchmarks.md]
 #   BENCH_QUICK=1  a CI-speed run: N=30, 10 kills, 1 round, 2000 tasks, no report
@@ -21,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 if [[ "${BENCH_QUICK:-}" == 1 ]]; then
   : "${BENCH_N:=30}" "${BENCH_REACT:=10}" "${BENCH_ROUNDS:=1}" "${BENCH_TASKS:=2000}"
+  : "${BENCH_INPROCESS_RUNS:=1}" "${BENCH_BIG_TASKS:=0}" "${BENCH_MORE_WORKERS:=0}"
   BENCH_OUT="${BENCH_OUT-}"
 fi
 
@@ -35,6 +39,9 @@ exec _output/bench/bench \
   -react "${BENCH_REACT:-30}" \
   -tasks "${BENCH_TASKS:-10000}" \
   -puts "${BENCH_TASKS:-10000}" \
-  -rounds "${BENCH_ROUNDS:-2}" \
+  -rounds "${BENCH_ROUNDS:-3}" \
+  -inprocess-runs "${BENCH_INPROCESS_RUNS:-3}" \
+  -big-tasks "${BENCH_BIG_TASKS:-50000}" \
+  -inprocess-more-workers "${BENCH_MORE_WORKERS:-32}" \
   -only "${BENCH_ONLY:-}" \
   -out "${BENCH_OUT-docs/benchmarks.md}"

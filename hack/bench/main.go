@@ -50,9 +50,13 @@ type config struct {
 	concurrency int // converge: concurrent API clients and raw Engine API callers
 	workers     int // cubelet --workers
 	inWorkers   int // in process: controller workers
-	rounds      int // converge: ABBA rounds (1 = raw, cubelet; 2 = raw, cubelet, cubelet, raw)
+	rounds      int // converge: ABBA rounds of raw, cubelet, cubelet, raw (1 = raw, cubelet only)
 	react       int // react: kills of each kind
 	tasks       int // in process, API list, start-up: stored tasks
+	inRuns      int // in process: converges at tasks (the median is reported)
+	bigTasks    int // in process: one more converge at this count (0: none)
+	moreWorkers int // in process: one more converge at tasks with this many workers (0: none)
+	hostLock    bool
 	clients     int // API: concurrent clients
 	puts        int // API: PUTs (and floor writes) per measurement
 	only        map[string]bool
@@ -73,15 +77,19 @@ func main() {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "converge: concurrent callers on both sides")
 	flag.IntVar(&cfg.workers, "workers", 16, "cubelet --workers")
 	flag.IntVar(&cfg.inWorkers, "inprocess-workers", 8, "in process: controller workers")
-	flag.IntVar(&cfg.rounds, "rounds", 2, "converge: 1 = raw then cubelet; 2 = raw, cubelet, cubelet, raw")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "converge: ABBA rounds, each raw, cubelet, cubelet, raw; 1 = raw then cubelet only")
 	flag.IntVar(&cfg.react, "react", 30, "react: kills of each kind")
 	flag.IntVar(&cfg.tasks, "tasks", 10000, "in process, API list and start-up: stored tasks")
+	flag.IntVar(&cfg.inRuns, "inprocess-runs", 3, "in process: converges at -tasks; the median is reported")
+	flag.IntVar(&cfg.bigTasks, "big-tasks", 50000, "in process: one more converge at this many tasks (0: none)")
+	flag.IntVar(&cfg.moreWorkers, "inprocess-more-workers", 32, "in process: one more converge at -tasks with this many workers (0: none)")
+	flag.BoolVar(&cfg.hostLock, "hostlock", true, "take the Docker host lock even when no section needs Docker (keeps e2e load off the in-process figures)")
 	flag.IntVar(&cfg.clients, "clients", 64, "API: concurrent clients")
 	flag.IntVar(&cfg.puts, "puts", 10000, "API: PUTs per measurement")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run ("+strings.Join(sections, ",")+"); empty runs all")
 	flag.StringVar(&cfg.out, "out", "docs/benchmarks.md", "markdown report to write; empty writes none")
-	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process sections to this file")
-	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile of the converged in-process controller to this file")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the CPU profile of the profiled in-process run here (default: in the work dir, rendered into the report)")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write the heap profile of the profiled in-process run here (default: in the work dir, rendered into the report)")
 	flag.Parse()
 	if only != "" {
 		cfg.only = map[string]bool{}
@@ -121,14 +129,15 @@ func run(cfg config) error {
 
 	// Others' end-to-end tests take this lock too; holding it for the whole
 	// run also keeps their load off the in-process figures.
-	logf("taking the Docker host lock %s", hostlock.DockerHost())
-	unlock, err := hostlock.Acquire(ctx, hostlock.DockerHost())
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
 	needDocker := cfg.runs("converge") || cfg.runs("react") || cfg.runs("startup")
+	if needDocker || cfg.hostLock {
+		logf("taking the Docker host lock %s", hostlock.DockerHost())
+		unlock, err := hostlock.Acquire(ctx, hostlock.DockerHost())
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	if needDocker {
 		h, err := newHost(cfg)
 		if err != nil {
@@ -163,6 +172,9 @@ func run(cfg config) error {
 	if cfg.runs("inprocess") {
 		if err := benchInProcess(ctx, cfg, rep); err != nil {
 			return fmt.Errorf("in process: %w", err)
+		}
+		if err := profileInProcess(ctx, cfg, rep); err != nil {
+			return fmt.Errorf("in process profile: %w", err)
 		}
 	}
 	if cfg.runs("api") {

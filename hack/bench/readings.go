@@ -46,7 +46,10 @@ var readings = []reading{
 			"through the same Go client cubelet uses (runtime.Docker), labelled `io.cubelet.bench=raw`. " +
 			"Remove is DELETE of every task until the watch has shown each deleted (the controller has stopped and removed " +
 			"each container and released the finalizer) against force-remove of the raw containers. " +
-			"The rounds run in ABBA order (raw, cubelet, cubelet, raw) and the means are compared.",
+			"The rounds run in ABBA order (raw, cubelet, cubelet, raw), three of them by default; each round " +
+			"gives a ratio of its own (the mean of its two cubelet runs over the mean of its two raw runs), " +
+			"the verdict is on the mean of all runs, and the spread of the rounds' ratios is stated beside " +
+			"it: a margin smaller than the spread is noise.",
 		reading: func(rows []row) string {
 			return verdictLine(rows) + " Docker's own work dominates both sides: each container costs the " +
 				"daemon tens of milliseconds of create and start (network namespace, overlay mount, " +
@@ -57,7 +60,7 @@ var readings = []reading{
 				"gracefully (SIGTERM, which the workload obeys at once, then remove) where the baseline " +
 				"SIGKILLs with `rm -f`, so cubelet makes two engine calls per container. A ratio within " +
 				"a few percent of 1.0 either way is run-to-run noise of the daemon on this machine; " +
-				"compare the individual runs listed below the table. A lesson from writing this bench: " +
+				"the spread of the rounds' ratios says how large that noise was in this run. A lesson from writing this bench: " +
 				"its first version polled GET /v1/tasks every 10 ms to see the tasks converge and measured " +
 				"cubelet 1.47× slower than raw — re-encoding the list a hundred times a second took CPU " +
 				"that Docker (fuse-overlayfs, two cores) needed. Following the watch stream instead " +
@@ -108,32 +111,41 @@ var readings = []reading{
 			"the real bbolt store in a temporary directory and the in-memory fake engine with zero " +
 			"latency. The tasks are written first (Pending, as the API writes them); the clock runs " +
 			"from Run until the store has acknowledged a Running status with a container for every " +
-			"task. Reconciles are counted through the workqueue's metrics provider; allocations are " +
+			"task. Each run has a fresh store and controller; the figure is the median of the runs at " +
+			"the stated count, with each run listed, and one more run at the larger count shows how " +
+			"time and memory per task grow. CPU time is the process's user and system time over the " +
+			"converge (getrusage), steadier than the wall clock when the disk is shared. Reconciles " +
+			"are counted through the workqueue's metrics provider; allocations are " +
 			"the whole process's mallocs over the converge divided by reconciles. Resident memory is " +
 			"the growth of the live heap after a forced GC from before the controller was made to " +
 			"after the queue went idle, less the fake engine's own records of the containers " +
-			"(weighed separately), divided by the task count.",
+			"(weighed separately), divided by the task count. The profiles below come from one more " +
+			"run, not among the timed ones.",
 		reading: func(rows []row) string {
-			return verdictLine(rows) + " What was found and changed on the way: the first runs " +
-				"took 3.3 s. A third of that was the fake engine ending the event subscription of a " +
-				"reader that fell 1,024 events behind (as Docker does with slow subscribers) and the " +
-				"reflector's relist back-off that followed; cubelet now drains the stream at once into " +
-				"a per-container backlog (a create+start burst costs one inspect) and, when a stream " +
-				"does break, resubscribes and relists in place; with that the run took about 1.9 s. " +
-				"Skipping the transient ContainerCreating status write (one durable write per task " +
-				"instead of two) was tried and reverted: a review showed it let a job that exits " +
-				"before cubelet sees it running be started twice, and correctness comes first. What " +
-				"remains is two fsynced status writes per task, the " +
-				"informer round trip per event and the store's single writer, which decodes the stored " +
-				"task and encodes the new one for every write (JSON on a serial path), with garbage " +
-				"collection taking about a quarter of the CPU on two cores; the figure varies by a " +
-				"few hundred milliseconds from run to run. Reaching 1 s would need less JSON on the " +
-				"writer's path (a binary encoding, or keeping the decoded object beside the stored " +
-				"bytes). Memory: the informer caches hold one decoded copy of each task and of each " +
-				"container, and the store's watch window keeps the last 10,000 events as stored JSON " +
-				"(about 1.2 KiB each with status conditions and transitions), which at exactly 10,000 " +
-				"tasks counts as about 1.2 KiB per task; that window is a fixed cap, not a per-task " +
-				"cost, so the per-task figure falls as the task count grows past it."
+			return verdictLine(rows) + " Where the time goes (see Profiles): the converge is two durable " +
+				"status writes per task (Scheduled after the create, then Running), and the store's " +
+				"single writer already commits everything waiting in one bbolt transaction — one write " +
+				"of the pages and two fdatasyncs for the whole group, each caller answered only after " +
+				"it. What is waiting is at most one write per controller worker, so with 8 workers " +
+				"20,000 writes are at least 2,500 commits, and the wall clock is the disk's fsync " +
+				"latency times that: on this shared disk it ranged from under 2 ms to many times " +
+				"that while other jobs wrote, which is why the runs are listed and the median taken. " +
+				"The row with 4× the workers (one run, same build) shows the group size, not the " +
+				"store's CPU, setting the figure. CPU: the writer's goroutine is about half of the " +
+				"process's CPU, of which JSON decoding of the stored task about a fifth and bbolt's " +
+				"commit (page writes, syscalls) a third; garbage collection takes about a fifth. " +
+				"Changed in this round: a status write no longer decodes the whole task it has just " +
+				"encoded (only the new status makes the JSON round trip, so what it returns is still " +
+				"exactly what Get reads). Earlier: the fake engine ended the event subscription of a " +
+				"reader 1,024 events behind, as Docker does, and the relist back-off that followed cost " +
+				"a third of the time; cubelet drains the stream into a per-container backlog and " +
+				"resubscribes in place. Skipping the transient status write was tried once and reverted " +
+				"(a job that exits before cubelet sees it running could start twice); the durable run " +
+				"labels may now make it safe, which is the controller's call and needs the kill -9 " +
+				"job-once test. Memory: the informer caches hold one decoded copy of each task and of " +
+				"each container, and the store's watch window keeps the last 10,000 events as stored " +
+				"JSON (about 1 KiB each), a fixed cap rather than a per-task cost, which is why the " +
+				"figure per task falls at the larger count."
 		},
 	},
 	{
@@ -145,15 +157,18 @@ var readings = []reading{
 			"task's bytes from 64 goroutines on the same disk, run before and after the PUTs and " +
 			"averaged; the HTTP baseline is the same clients against a handler that reads the body " +
 			"and answers 201 with a task-sized body. The list is read whole 20 times in sequence at " +
-			"the stated task count.",
+			"the stated task count, streamed (see below).",
 		reading: func(rows []row) string {
 			return verdictLine(rows) + " The store's single writer commits whatever is waiting the " +
 				"moment it is free, without db.Batch's fixed 10 ms wait, so it beats the bare db.Batch " +
 				"floor by a wide margin: the floor is a floor for bbolt used the obvious way, not for " +
 				"the disk. Clients and server share the machine's two cores; the empty handler shows " +
-				"what HTTP alone costs at this concurrency. Listing 10,000 tasks decodes every task " +
-				"from the store and encodes it again for the response, several megabytes: fine for " +
-				"an occasional list, which is why clients should watch rather than poll it."
+				"what HTTP alone costs at this concurrency. The list streams: the store reads 256 tasks " +
+				"per read transaction and the handler encodes each as it comes, so the server holds one " +
+				"chunk and a write buffer, never the whole list, and no read transaction waits on a slow " +
+				"client; `?limit=&continue=` pages it as Kubernetes does. It still decodes every task " +
+				"from the store and encodes it again, several megabytes at 10,000 tasks: fine for an " +
+				"occasional list, which is why clients should watch rather than poll it."
 		},
 	},
 }

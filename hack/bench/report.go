@@ -33,11 +33,12 @@ func verdict(ok bool) string {
 
 // report collects the rows of a run and renders them.
 type report struct {
-	cfg     config
-	started time.Time
-	elapsed time.Duration
-	machine machine
-	rows    []row
+	cfg      config
+	started  time.Time
+	elapsed  time.Duration
+	machine  machine
+	rows     []row
+	profiles *profileTops
 }
 
 func (r *report) add(x row) {
@@ -83,8 +84,8 @@ func (r *report) markdown() string {
 	for _, line := range r.machine.lines() {
 		fmt.Fprintf(&b, "- %s\n", line)
 	}
-	fmt.Fprintf(&b, "- Parameters: converge N=%d at %d-way concurrency, cubelet --workers %d, %d ABBA round(s); react %d kills of each kind; %d tasks in process, for the list and at start-up; API %d PUTs from %d clients\n\n",
-		r.cfg.n, r.cfg.concurrency, r.cfg.workers, r.cfg.rounds, r.cfg.react, r.cfg.tasks, r.cfg.puts, r.cfg.clients)
+	fmt.Fprintf(&b, "- Parameters: converge N=%d at %d-way concurrency, cubelet --workers %d, %d ABBA round(s) of raw, cubelet, cubelet, raw; react %d kills of each kind; %d tasks in process (median of %d runs, %d in process workers, and one run at %d), for the list and at start-up; API %d PUTs from %d clients\n\n",
+		r.cfg.n, r.cfg.concurrency, r.cfg.workers, r.cfg.rounds, r.cfg.react, r.cfg.tasks, r.cfg.inRuns, r.cfg.inWorkers, r.cfg.bigTasks, r.cfg.puts, r.cfg.clients)
 	b.WriteString("## Figures\n\n")
 	b.WriteString(r.table())
 	b.WriteString("\n")
@@ -98,6 +99,9 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "- **%s** — %s → %s (target %s, met: %s). %s.\n", x.name, x.value, x.result, x.target, x.met, x.detail)
 		}
 		fmt.Fprintf(&b, "\n**Reading.** %s\n\n", s.reading(rows))
+	}
+	if r.profiles != nil {
+		b.WriteString(r.profiles.markdown())
 	}
 	return b.String()
 }
