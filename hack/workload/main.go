@@ -10,6 +10,13 @@
 //	--alloc-mib N          WORKLOAD_ALLOC_MIB     allocate and touch N MiB (provokes an OOM kill under a limit)
 //	--print TEXT           WORKLOAD_PRINT         print TEXT once at start
 //	--print-every DURATION WORKLOAD_PRINT_EVERY   print a numbered line periodically
+//	--healthy-for DURATION   /healthz answers 500 from this long after start on, and
+//	                         the file /unhealthy appears (for exec probes)
+//	--healthy-after DURATION /healthz answers 500 until this long after start
+//	--tcp-listen ADDR        also accept TCP connections on ADDR ...
+//	--tcp-close-after DURATION ... and close that listener after the delay
+//	--probe-exit N           exit at once with code N: an exec probe's command
+//	--probe-absent PATH      exit at once, 0 when PATH does not exist, 1 when it does
 //
 // Without --exit-after it runs until signalled. Its first line,
 // "workload <hostname> started", is printed once signals are handled. SIGTERM and SIGINT make it
@@ -22,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,7 +48,18 @@ type config struct {
 	allocMiB      int
 	print         string
 	printEvery    time.Duration
+	healthyFor    time.Duration
+	healthyAfter  time.Duration
+	tcpListen     string
+	tcpCloseAfter time.Duration
+	probeExit     *int // nil unless --probe-exit was given
+	probeAbsent   string
 }
+
+// unhealthyMarker is the file --healthy-for creates when /healthz turns
+// unhealthy, for exec probes (`/workload --probe-absent /unhealthy`): the
+// image is FROM scratch, so a probe's command can only be this binary.
+const unhealthyMarker = "/unhealthy"
 
 func main() {
 	// Catch signals before anything else: until a Go program asks for
@@ -52,6 +71,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workload:", err)
 		os.Exit(2)
+	}
+	if code, ok := probe(cfg); ok {
+		os.Exit(code)
 	}
 	os.Exit(run(cfg, sigs))
 }
@@ -67,6 +89,19 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&cfg.exitCode, "exit-code", 0, "exit code for --exit-after")
 	fs.IntVar(&cfg.allocMiB, "alloc-mib", 0, "allocate and touch this many MiB")
 	fs.DurationVar(&cfg.printEvery, "print-every", 0, "print a numbered line this often")
+	fs.DurationVar(&cfg.healthyFor, "healthy-for", 0, "/healthz fails from this long after start on")
+	fs.DurationVar(&cfg.healthyAfter, "healthy-after", 0, "/healthz fails until this long after start")
+	fs.StringVar(&cfg.tcpListen, "tcp-listen", "", "also accept TCP connections here")
+	fs.DurationVar(&cfg.tcpCloseAfter, "tcp-close-after", 0, "close the --tcp-listen listener after this delay")
+	fs.Func("probe-exit", "exit at once with this code", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		cfg.probeExit = &n
+		return nil
+	})
+	fs.StringVar(&cfg.probeAbsent, "probe-absent", "", "exit at once: 0 when this path does not exist, 1 when it does")
 
 	envDefaults := []struct {
 		flag, env string
@@ -91,6 +126,23 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return cfg, nil
+}
+
+// probe runs the one-shot commands of exec probes; ok is false when cfg
+// asks for none.
+func probe(cfg config) (code int, ok bool) {
+	switch {
+	case cfg.probeExit != nil:
+		fmt.Printf("probe: exit %d\n", *cfg.probeExit)
+		return *cfg.probeExit, true
+	case cfg.probeAbsent != "":
+		if _, err := os.Stat(cfg.probeAbsent); err == nil {
+			fmt.Printf("probe: %s exists\n", cfg.probeAbsent)
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
 }
 
 // run does what cfg says and returns the exit code. sigs delivers SIGTERM
@@ -120,10 +172,30 @@ func run(cfg config, sigs <-chan os.Signal) int {
 		go printEvery(ctx, cfg.printEvery)
 	}
 
+	started := time.Now()
+	if cfg.healthyFor > 0 {
+		time.AfterFunc(cfg.healthyFor, func() {
+			fmt.Println("turning unhealthy")
+			if err := os.WriteFile(unhealthyMarker, nil, 0o644); err != nil {
+				fmt.Printf("write %s: %v\n", unhealthyMarker, err)
+			}
+		})
+	}
+	healthy := func() bool {
+		up := time.Since(started)
+		return (cfg.healthyFor == 0 || up < cfg.healthyFor) && up >= cfg.healthyAfter
+	}
+	if cfg.tcpListen != "" {
+		if err := serveTCP(cfg.tcpListen, cfg.tcpCloseAfter); err != nil {
+			fmt.Printf("tcp listen: %v\n", err)
+			return 1
+		}
+	}
+
 	serveErr := make(chan error, 1)
 	var srv *http.Server
 	if cfg.listen != "" {
-		srv = &http.Server{Addr: cfg.listen, Handler: handler(host), ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Addr: cfg.listen, Handler: handler(host, healthy), ReadHeaderTimeout: 5 * time.Second}
 		go func() { serveErr <- srv.ListenAndServe() }()
 		fmt.Printf("listening on %s\n", cfg.listen)
 	}
@@ -155,7 +227,33 @@ func run(cfg config, sigs <-chan os.Signal) int {
 	return code
 }
 
-func handler(host string) http.Handler {
+// serveTCP accepts and closes connections on addr, and stops listening
+// after closeAfter when it is positive: a TCP probe's target that goes away.
+func serveTCP(addr string, closeAfter time.Duration) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("tcp listening on %s\n", addr)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if closeAfter > 0 {
+		time.AfterFunc(closeAfter, func() {
+			fmt.Printf("closing tcp listener %s\n", addr)
+			l.Close()
+		})
+	}
+	return nil
+}
+
+func handler(host string, healthy func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", host)
@@ -168,6 +266,10 @@ func handler(host string) http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy() {
+			http.Error(w, "unhealthy", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	return mux

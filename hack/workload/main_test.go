@@ -62,7 +62,7 @@ func TestRun_Signal_ExitsZero(t *testing.T) {
 }
 
 func TestHandler_ServesHelloEnvAndHealth(t *testing.T) {
-	srv := httptest.NewServer(handler("box"))
+	srv := httptest.NewServer(handler("box", func() bool { return true }))
 	defer srv.Close()
 	for path, want := range map[string]string{"/": "hello from box\n", "/healthz": "ok\n", "/env": "PATH="} {
 		resp, err := http.Get(srv.URL + path)
@@ -82,5 +82,45 @@ func TestHandler_ServesHelloEnvAndHealth(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestHandler_Unhealthy_Healthz500(t *testing.T) {
+	srv := httptest.NewServer(handler("box", func() bool { return false }))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("GET /healthz = %d, want 500", resp.StatusCode)
+	}
+}
+
+func TestProbe_ExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	present := dir + "/present"
+	if err := os.WriteFile(present, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		ok   bool
+	}{
+		{[]string{"--probe-exit", "0"}, 0, true},
+		{[]string{"--probe-exit", "3"}, 3, true},
+		{[]string{"--probe-absent", present}, 1, true},
+		{[]string{"--probe-absent", dir + "/absent"}, 0, true},
+		{[]string{"--listen", ":0"}, 0, false},
+	} {
+		cfg, err := parseConfig(tc.args, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, ok := probe(cfg); code != tc.code || ok != tc.ok {
+			t.Errorf("%v: probe = %d, %v; want %d, %v", tc.args, code, ok, tc.code, tc.ok)
+		}
 	}
 }
