@@ -414,6 +414,7 @@ func TestSpecHash_ReplacesOnlyForFieldsThatShapeTheContainer(t *testing.T) {
 		"labels":          func(t *v1.Task) { t.Labels = map[string]string{"a": "b"} },
 		"annotations":     func(t *v1.Task) { t.Annotations = map[string]string{"a": "b"} },
 		"status":          restartCount(4),
+		"probes":          withProbes(probeLiveness, probeReadiness, probeStartup),
 	}
 	for field, o := range keep {
 		if got := specHash(&newTestTask(o).Spec); got != h {
@@ -490,5 +491,16 @@ func TestDecide_RunningTask_HasNoFinishTimeOfAnEarlierAttempt(t *testing.T) {
 	p := decide(observe(task, cur(0, runtime.StateExited, exitCode(3)), cur(1, runtime.StateRunning)))
 	if p.status.FinishTime != nil || p.status.ExitCode != nil {
 		t.Fatalf("running attempt reports finishTime %v exitCode %v of the previous one", p.status.FinishTime, p.status.ExitCode)
+	}
+}
+
+func TestSpecHash_IgnoresPortNames(t *testing.T) {
+	named := newTestTask(func(t *v1.Task) { t.Spec.Ports = []v1.PortMapping{{Name: "http", ContainerPort: 80}} })
+	plain := newTestTask(func(t *v1.Task) { t.Spec.Ports = []v1.PortMapping{{ContainerPort: 80}} })
+	if specHash(&named.Spec) != specHash(&plain.Spec) {
+		t.Fatal("naming a port changed the hash: the container would be replaced for a name only probes read")
+	}
+	if named.Spec.Ports[0].Name != "http" {
+		t.Fatal("specHash changed its input")
 	}
 }

@@ -15,7 +15,10 @@ import (
 //   - DesiredState: stopping and starting again is the same container;
 //   - RestartPolicy: it decides what to do after an exit, not what runs;
 //   - ImagePullPolicy: it decides when to pull, not what runs;
-//   - metadata (labels, annotations) and status.
+//   - metadata (labels, annotations) and status;
+//   - probes, and the names of ports (which only probes read): a changed
+//     probe applies to the running container, as the prober restarts its
+//     workers, without replacing it.
 //
 // A change of hash means "replace the container".
 func specHash(spec *v1.TaskSpec) string {
@@ -36,7 +39,7 @@ func specHash(spec *v1.TaskSpec) string {
 		Args:       spec.Args,
 		Env:        spec.Env,
 		WorkingDir: spec.WorkingDir,
-		Ports:      spec.Ports,
+		Ports:      unnamed(spec.Ports),
 		Grace:      spec.StopGracePeriodSeconds,
 		Restart:    spec.RestartGeneration,
 	}
@@ -50,4 +53,17 @@ func specHash(spec *v1.TaskSpec) string {
 	b, _ := json.Marshal(shaping)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:12]
+}
+
+// unnamed is ports without their names, which do not shape the container.
+func unnamed(ports []v1.PortMapping) []v1.PortMapping {
+	if ports == nil {
+		return nil
+	}
+	out := make([]v1.PortMapping, len(ports))
+	for i, p := range ports {
+		p.Name = ""
+		out[i] = p
+	}
+	return out
 }
