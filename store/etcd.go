@@ -491,3 +491,81 @@ func parseRevision(resourceVersion string) (int64, error) {
 	}
 	return rev, nil
 }
+
+var _ Streamer = (*Etcd)(nil)
+
+// ListStream implements Streamer, with the bbolt store's continue tokens
+// and etcd's paging underneath: every page, of this call and of the calls
+// that continue it, is read at the first page's revision, so a paged list
+// is one snapshot (stronger than bbolt's, which can only promise each
+// task once). A token whose revision etcd has compacted answers 410
+// Expired and the client starts a new list, as from the Kubernetes API
+// server; one from the future is 400. each runs between etcd reads.
+func (e *Etcd) ListStream(ctx context.Context, opts ListOptions, each func(*v1.Task) error) (ListMeta, error) {
+	selector := opts.Selector
+	if selector == nil {
+		selector = labels.Everything()
+	}
+	if opts.Limit < 0 {
+		return ListMeta{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %d", opts.Limit))
+	}
+	if err := e.usable(ctx); err != nil {
+		return ListMeta{}, fmt.Errorf("list tasks: %w", err)
+	}
+	var rev int64
+	from, end := e.tasks, clientv3.GetPrefixRangeEnd(e.tasks)
+	if opts.Continue != "" {
+		c, err := decodeContinue(opts.Continue)
+		if err != nil {
+			return ListMeta{}, err
+		}
+		rev, from = c.RV, e.tasks+c.Start
+	}
+	left := opts.Limit
+	for {
+		getOpts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(e.opts.PageSize)}
+		if rev != 0 {
+			getOpts = append(getOpts, clientv3.WithRev(rev))
+		}
+		resp, err := e.client.Get(ctx, from, getOpts...)
+		switch {
+		case errors.Is(err, rpctypes.ErrCompacted):
+			return ListMeta{}, apierrors.NewResourceExpired(fmt.Sprintf("the list at revision %d was compacted away: start a new list", rev))
+		case errors.Is(err, rpctypes.ErrFutureRev):
+			return ListMeta{}, apierrors.NewBadRequest(fmt.Sprintf("invalid continue token: revision %d is in the future", rev))
+		case err != nil:
+			return ListMeta{}, fmt.Errorf("list tasks: %w", err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		meta := ListMeta{ResourceVersion: formatRevision(rev)}
+		for i, kv := range resp.Kvs {
+			if opts.Limit > 0 && left == 0 {
+				meta.Continue = encodeContinue(rev, strings.TrimPrefix(string(kv.Key), e.tasks))
+				return meta, nil
+			}
+			t, err := e.decode(kv)
+			if err != nil {
+				return ListMeta{}, fmt.Errorf("list tasks: %w", err)
+			}
+			if !selector.Matches(labels.Set(t.Labels)) {
+				continue
+			}
+			if err := each(t); err != nil {
+				return ListMeta{}, err
+			}
+			left--
+			if opts.Limit > 0 && left == 0 && i == len(resp.Kvs)-1 && resp.More {
+				// The next key is in the next page: resume just after
+				// this one.
+				meta.Continue = encodeContinue(rev, strings.TrimPrefix(string(kv.Key), e.tasks)+"\x00")
+				return meta, nil
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return meta, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}

@@ -401,3 +401,74 @@ func BenchmarkEtcdCreate_Parallel(b *testing.B) {
 		}
 	})
 }
+
+// ListStream on etcd: whole and paged lists hand out List's tasks in
+// List's order, every page at the list's revision, whatever is written
+// between pages; tokens from the future are 400, compacted ones 410.
+func TestEtcd_ListStream_PagesAreOneSnapshot(t *testing.T) {
+	e := openTestEtcd(t, EtcdOptions{PageSize: 16})
+	ctx := context.Background()
+	for i := range 40 {
+		task := newTask(fmt.Sprintf("t-%04d", i))
+		task.Labels = map[string]string{"even": fmt.Sprint(i%2 == 0)}
+		mustCreate(t, e, task)
+	}
+	for _, sel := range []string{"", "even=true"} {
+		selector, err := labels.Parse(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, limit := range []int64{0, 1, 7, 16, 40, 100} {
+			list, err := e.List(ctx, selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, it := range list.Items {
+				want = append(want, it.Name)
+			}
+			opts := ListOptions{Selector: selector, Limit: limit}
+			var got []string
+			for pages := 1; ; pages++ {
+				meta, err := e.ListStream(ctx, opts, func(task *v1.Task) error {
+					got = append(got, task.Name)
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("selector %q limit %d page %d: %v", sel, limit, pages, err)
+				}
+				if meta.ResourceVersion != list.ResourceVersion {
+					t.Errorf("selector %q limit %d: page at %s, want the list's %s", sel, limit, meta.ResourceVersion, list.ResourceVersion)
+				}
+				if meta.Continue == "" {
+					break
+				}
+				opts.Continue = meta.Continue
+				// Written between pages, at a later revision: not in
+				// this list, before or after the cursor.
+				mustCreate(t, e, newTask(fmt.Sprintf("t-%04d-%d-%d", pages, limit, len(sel))))
+				mustCreate(t, e, newTask(fmt.Sprintf("a-%d-%d-%d", pages, limit, len(sel))))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("selector %q limit %d: got %v\nwant %v", sel, limit, got, want)
+			}
+		}
+	}
+
+	first, err := e.ListStream(ctx, ListOptions{Limit: 5}, func(*v1.Task) error { return nil })
+	if err != nil || first.Continue == "" {
+		t.Fatalf("first page: %+v %v", first, err)
+	}
+	future := encodeContinue(etcdRevision(t, e)+1000, "t-0001")
+	if _, err := e.ListStream(ctx, ListOptions{Continue: future}, func(*v1.Task) error { return nil }); !apierrors.IsBadRequest(err) {
+		t.Errorf("token from the future: %v, want 400", err)
+	}
+	if _, err := e.ListStream(ctx, ListOptions{Continue: "!!!"}, func(*v1.Task) error { return nil }); !apierrors.IsBadRequest(err) {
+		t.Errorf("unreadable token: %v, want 400", err)
+	}
+	mustCreate(t, e, newTask("z"))
+	compact(t, rawClient(t), etcdRevision(t, e))
+	if _, err := e.ListStream(ctx, ListOptions{Continue: first.Continue}, func(*v1.Task) error { return nil }); !apierrors.IsResourceExpired(err) {
+		t.Errorf("token of a compacted revision: %v, want 410", err)
+	}
+}
