@@ -172,7 +172,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 	checkCtx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
 	if _, err := client.Get(checkCtx, e.tasks, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
-		_ = client.Close()
+		_ = e.Close() // its progress requester runs already
 		return nil, fmt.Errorf("open etcd store at %s: %w", e.endpoint, err)
 	}
 	return e, nil
