@@ -117,18 +117,23 @@ func (e *Etcd) watch(ctx context.Context, resourceVersion string, f filter) (wat
 
 // checkWatchable answers 410 Expired when events after rev were
 // compacted away. A read at rev+1, the watch's first revision, fails
-// exactly then; one past the current revision is a future the watch will
-// wait for.
+// exactly then. It is made only when rev is behind the current revision:
+// a reflector watches from the revision it just listed at, and a read of
+// a future revision fails (and the client logs a warning for it), when
+// such a watch simply waits.
 func (e *Etcd) checkWatchable(ctx context.Context, rev int64) error {
-	_, err := e.client.Get(ctx, e.tasks, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(rev+1))
-	switch {
-	case err == nil, errors.Is(err, rpctypes.ErrFutureRev):
-		return nil
-	case errors.Is(err, rpctypes.ErrCompacted):
-		return compacted(rev)
-	default:
+	now, err := e.client.Get(ctx, e.tasks, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
 		return err
 	}
+	if rev >= now.Header.Revision {
+		return nil
+	}
+	_, err = e.client.Get(ctx, e.tasks, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(rev+1))
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return compacted(rev)
+	}
+	return err
 }
 
 // compacted is the 410 of a watch from rev after etcd compacted past it.
