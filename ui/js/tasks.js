@@ -13,7 +13,12 @@ const COLUMNS = [
 
 /** portLinks renders published ports; a wildcard host IP links to the page's own host. */
 function portLinks(t) {
-  const ports = (t.status && t.status.hostPorts) || [];
+  // Docker publishes on IPv4 and IPv6 alike: one link per host port.
+  const seen = new Set();
+  const ports = ((t.status && t.status.hostPorts) || []).filter((p) => {
+    const key = `${p.hostPort}/${p.containerPort}/${p.protocol}`;
+    return !seen.has(key) && seen.add(key);
+  });
   return ports.map((p, i) => {
     const proto = (p.protocol || 'TCP').toLowerCase();
     const text = `${p.hostPort}→${p.containerPort}/${proto}`;
@@ -103,6 +108,7 @@ export function tasksView(root, informer, params) {
       ports: h('td'), cpu: h('td', { class: 'num' }), mem: h('td', { class: 'num' }),
       spark: h('td', { class: 'col-spark' }),
     };
+    for (const [k, td] of Object.entries(cells)) td.dataset.col = k; // stable hooks for tests and styles
     const tr = h('tr', { 'data-name': name }, Object.values(cells));
     return { tr, cells };
   }
