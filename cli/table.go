@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -17,7 +18,7 @@ const none = "<none>"
 
 // columns returns the table header for get; wide adds the container view.
 func columns(wide bool) []string {
-	cols := []string{"NAME", "STATE", "RESTARTS", "AGE"}
+	cols := []string{"NAME", "STATE", "READY", "RESTARTS", "AGE"}
 	if wide {
 		cols = append(cols, "IMAGE", "CONTAINER", "PORTS", "REASON")
 	}
@@ -26,7 +27,7 @@ func columns(wide bool) []string {
 
 // row renders t as one table row at time now.
 func row(t *v1.Task, wide bool, now time.Time) []string {
-	r := []string{t.Name, displayState(t), strconv.Itoa(int(t.Status.RestartCount)), age(t, now)}
+	r := []string{t.Name, displayState(t), readyOf(t), strconv.Itoa(int(t.Status.RestartCount)), age(t, now)}
 	if wide {
 		r = append(r, t.Spec.Image, containerOf(t), portsOf(t), orNone(t.Status.Reason))
 	}
@@ -44,6 +45,18 @@ func displayState(t *v1.Task) string {
 	default:
 		return string(t.Status.State)
 	}
+}
+
+// readyOf shows the Ready condition as kubectl shows a pod's ready
+// containers: 1/1 when the container runs and its readiness probe (if any)
+// passes, 0/1 otherwise.
+func readyOf(t *v1.Task) string {
+	for _, c := range t.Status.Conditions {
+		if c.Type == "Ready" && c.Status == metav1.ConditionTrue {
+			return "1/1"
+		}
+	}
+	return "0/1"
 }
 
 func age(t *v1.Task, now time.Time) string {

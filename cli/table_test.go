@@ -26,16 +26,19 @@ func TestPrintTasks_AlignedLikeKubectl(t *testing.T) {
 	var out bytes.Buffer
 	o := &getOptions{now: func() time.Time { return now }}
 	err := o.printTasks(newTablePrinter(&out), []v1.Task{
-		task("web", v1.Running, 90*time.Second, func(t *v1.Task) { t.Status.RestartCount = 3 }),
+		task("web", v1.Running, 90*time.Second, func(t *v1.Task) {
+			t.Status.RestartCount = 3
+			t.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue}}
+		}),
 		task("a-long-task-name", v1.Pending, 49*time.Hour),
 	}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "" +
-		"NAME               STATE         RESTARTS   AGE\n" +
-		"web                Running       3          90s\n" +
-		"a-long-task-name   Pending       0          2d1h\n"
+		"NAME               STATE         READY   RESTARTS   AGE\n" +
+		"web                Running       1/1     3          90s\n" +
+		"a-long-task-name   Pending       0/1     0          2d1h\n"
 	if out.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
 	}
@@ -62,10 +65,10 @@ func TestPrintTasks_WideShowsContainerPortsAndReason(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	wantFields := [][]string{
-		{"NAME", "STATE", "RESTARTS", "AGE", "IMAGE", "CONTAINER", "PORTS", "REASON"},
-		{"web", "Running", "0", "60s", "cubelet-workload:latest", "cubelet-web-abc", "0.0.0.0:32768->8080/TCP", "<none>"},
-		{"crash", "Running", "0", "60s", "cubelet-workload:latest", "0123456789ab", "53/UDP", "CrashLoopBackOff"},
-		{"gone", "Terminating", "0", "60s", "cubelet-workload:latest", "<none>", "<none>", "<none>"},
+		{"NAME", "STATE", "READY", "RESTARTS", "AGE", "IMAGE", "CONTAINER", "PORTS", "REASON"},
+		{"web", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "cubelet-web-abc", "0.0.0.0:32768->8080/TCP", "<none>"},
+		{"crash", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "0123456789ab", "53/UDP", "CrashLoopBackOff"},
+		{"gone", "Terminating", "0/1", "0", "60s", "cubelet-workload:latest", "<none>", "<none>", "<none>"},
 	}
 	if len(lines) != len(wantFields) {
 		t.Fatalf("table:\n%s", out.String())
