@@ -97,6 +97,7 @@ func start(ctx context.Context, binary string, extraArgs []string) (*Server, err
 		// meant (Debian builds it for them all).
 		cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
 	}
+	dieWithParent(cmd)
 	stderr := &tail{}
 	cmd.Stderr = stderr
 	cmd.Stdout = stderr
