@@ -79,7 +79,13 @@ func (c *Controller) createAndStart(ctx context.Context, a action) (actionKind, 
 		retry.spec.Ports, retry.unpinned = a.unpinned, nil
 		return c.createAndStart(ctx, retry)
 	}
-	return a.kind, err
+	if err != nil {
+		// The container exists; starting it failed (a taken host port, a
+		// command the runtime cannot exec): reported as the start it was,
+		// so the status says RunContainerError, as kubelet's does.
+		return actionStart, err
+	}
+	return a.kind, nil
 }
 
 // adopt takes over the container holding the attempt's name when it is that

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,4 +186,42 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestController_CubeManagersTask_CannotStart_FailedAndNotRetried: a task
+// whose restarts belong to a Cube manager reports a container that cannot
+// start as Failed at once, and cubelet does not try again by itself, even
+// once the host port is free.
+func TestController_CubeManagersTask_CannotStart_FailedAndNotRetried(t *testing.T) {
+	rt := fake.New(fake.WithImages(testImage))
+	h := startHarness(t, rt, 2, nil)
+	hold := func(task *v1.Task) { task.Spec.Ports = []v1.PortMapping{{ContainerPort: 80, HostPort: 8080}} }
+	h.put("holder", hold)
+	h.waitState("holder", v1.Running)
+	h.put("cube", func(task *v1.Task) {
+		hold(task)
+		task.Annotations = map[string]string{v1.AnnotationRestartAuthority: v1.RestartAuthorityCubeManager}
+	})
+	task := h.waitState("cube", v1.Failed)
+	if task.Status.Reason != ReasonRunContainerError || !strings.Contains(task.Status.Message, "already allocated") {
+		t.Fatalf("reason %s message %q, want RunContainerError with the engine's refusal", task.Status.Reason, task.Status.Message)
+	}
+	starts := rt.CallCount(fake.MethodStartContainer)
+	if err := rt.StopContainer(t.Context(), h.get("holder").Status.ContainerID, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.update("holder", func(task *v1.Task) { task.Spec.DesiredState = v1.Completed })
+	h.waitState("holder", v1.Completed)
+	// An absence can only be watched for a while: several of the queue's
+	// retry periods (RetryBase 500 ms) pass.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if got := h.get("cube"); got.Status.State != v1.Failed {
+			t.Fatalf("the Failed task moved to %s by itself", got.Status.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := rt.CallCount(fake.MethodStartContainer); got != starts {
+		t.Fatalf("%d more starts after Failed", got-starts)
+	}
 }
