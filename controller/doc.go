@@ -2,10 +2,13 @@
 // informers (tasks from the store, containers from the engine), the
 // rate-limited workqueue, the reconcile workers, the pure decision of what to
 // do for one task (decide), the thin executor that does it, restart back-off,
-// image pulls and status writes.
+// image pulls, the prober (liveness, readiness and startup probes, whose
+// verdicts decide reads like any other observation) and status writes.
 //
 // It reads desired state from the task informer's cache and observed state
 // from the container informer's cache, never from memory of what it did
-// before, so a sync can be killed at any line and re-run. It must never touch
+// before, so a sync can be killed at any line and re-run. Probe verdicts are
+// the one observation that lives in memory, as kubelet's do: a restart of
+// cubelet starts each container's probes over (not ready until they pass). It must never touch
 // a container that lacks the managed label, and never writes a task's spec.
 package controller
