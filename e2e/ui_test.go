@@ -217,7 +217,17 @@ func TestE2E_UI_Dashboard(t *testing.T) {
 
 	// Apply through the editor: one task created, then a 422 shown per field.
 	b.do("open Apply", chromedp.Click(chromedp.CSS(`nav a[data-nav="apply"]`)), chromedp.WaitVisible(chromedp.CSS("#apply-editor")))
-	apiTask := fmt.Sprintf(`{"metadata":{"name":"ui-api","labels":{"app":"api"}},"spec":{"image":%q,"args":["--listen",":8080"],"resources":{"memory":"64Mi"}}}`, e.image)
+	// YAML here, JSON for the invalid one below: the editor reads both.
+	apiTask := fmt.Sprintf(`# applied as YAML
+metadata:
+  name: ui-api
+  labels: {app: api}
+spec:
+  image: %s
+  args: ["--listen", ":8080"]
+  resources:
+    memory: 64Mi
+`, e.image)
 	b.do("apply ui-api", chromedp.SetValue(chromedp.CSS("#apply-editor"), apiTask), chromedp.Click(chromedp.CSS("#apply-submit")))
 	b.until("ui-api created", `document.getElementById('apply-results').textContent.includes('task/ui-api created')`)
 	bad := `{"metadata":{"name":"ui-bad"},"spec":{"image":"x","restartPolicy":"Sometimes"}}`

@@ -1,11 +1,13 @@
-// apply.js: the apply editor. It PUTs each task of a JSON document (one
-// task, an array of tasks, or a TaskList) to /v1/tasks/{name}, as
-// `cubelet apply` does, and shows the server's answer per task: created,
-// configured or unchanged, or its error with the 422 causes per field.
-// The API takes JSON only (handlers/decode.go), so the editor does too.
+// apply.js: the apply editor. It reads YAML (documents separated by
+// ---) or JSON, each document one task, an array of tasks or a TaskList,
+// PUTs each task to /v1/tasks/{name} as JSON, as `cubelet apply` does
+// (the API takes JSON only, handlers/decode.go: the conversion happens
+// here, on the client), and shows the server's answer per task: created,
+// configured, or its error with the 422 causes per field.
 
 import { ApiError, call, taskPath } from './api.js';
-import { h } from './format.js';
+import { h, toYAML } from './format.js';
+import { parseYAML } from './yaml.js';
 
 const EXAMPLE = {
   apiVersion: 'cubelet/v1',
@@ -21,9 +23,9 @@ function tasksOf(doc) {
 }
 
 export function applyView(root) {
-  const editor = h('textarea', { class: 'editor', id: 'apply-editor', spellcheck: 'false', 'aria-label': 'Tasks as JSON',
+  const editor = h('textarea', { class: 'editor', id: 'apply-editor', spellcheck: 'false', 'aria-label': 'Tasks as YAML or JSON',
     'aria-describedby': 'apply-help' });
-  editor.value = sessionStorage.getItem('cubelet.apply') || JSON.stringify(EXAMPLE, null, 2);
+  editor.value = sessionStorage.getItem('cubelet.apply') || `${toYAML(EXAMPLE)}\n`;
   const results = h('div', { id: 'apply-results', role: 'status', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit', id: 'apply-submit' }, 'Apply');
 
@@ -31,23 +33,24 @@ export function applyView(root) {
     e.preventDefault();
     sessionStorage.setItem('cubelet.apply', editor.value);
     results.replaceChildren();
-    let doc;
+    let docs;
     try {
-      doc = JSON.parse(editor.value);
+      // JSON is YAML too, but JSON.parse reports JSON's errors better.
+      docs = /^\s*[[{]/.test(editor.value) ? [JSON.parse(editor.value)] : parseYAML(editor.value);
     } catch (err) {
-      results.append(h('p', { class: 'error' }, `Not valid JSON: ${err.message}`));
+      results.append(h('p', { class: 'error' }, `Cannot read the manifest: ${err.message}`));
       return;
     }
     submit.disabled = true;
     try {
-      for (const t of tasksOf(doc)) results.append(await applyOne(t));
+      for (const t of docs.flatMap(tasksOf)) results.append(await applyOne(t));
     } finally {
       submit.disabled = false;
     }
   } },
   editor,
   h('p', { id: 'apply-help', class: 'reason' },
-    'One task, an array of tasks or a TaskList, as JSON (the API takes JSON only; convert YAML with `cubelet apply`). Ctrl+Enter applies.'),
+    'YAML (several documents separated by ---) or JSON: a task, a list of tasks or a TaskList, each sent to the API as JSON. Ctrl+Enter applies.'),
   h('div', { class: 'actions' }, submit));
   editor.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) form.requestSubmit();

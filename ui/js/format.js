@@ -79,7 +79,7 @@ export function selector(text) {
 }
 
 const plain = /^[A-Za-z0-9_./][A-Za-z0-9_ ./:-]*$/;
-const reserved = /^(true|false|yes|no|on|off|null|~|[-+]?[0-9][0-9_.eE+-]*)$/i;
+const reserved = /^(true|false|yes|no|on|off|y|n|null|~|[-+]?\.?[0-9][0-9_.eE+-]*)$/i;
 
 function scalar(v) {
   if (v === null || v === undefined) return 'null';
