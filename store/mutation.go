@@ -18,6 +18,10 @@ import (
 // the time, it returns the outcome or an error. It never touches the
 // database, so a failed precondition cannot write anything, and the writer
 // can apply many mutations in one transaction.
+//
+// stored is the caller's own decode of the stored record, made for this
+// call (both backends decode it afresh for every attempt): a mutation may
+// reuse it for its outcome instead of copying it.
 type mutation func(stored *v1.Task, next int64, now time.Time) (outcome, error)
 
 // outcome is the result of a mutation.
@@ -145,7 +149,7 @@ func updateTaskStatus(in *v1.Task) mutation {
 		if apiequality.Semantic.DeepEqual(status, stored.Status) {
 			return unchanged(stored)
 		}
-		t := stored.DeepCopy()
+		t := stored // this call's own decode: no copy needed
 		t.Status = status
 		t.ResourceVersion = formatRevision(next)
 		t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
