@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/cubelet/cubelet/apis/cube"
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -293,6 +294,11 @@ func TestE2E_CubeManager_OneRestartAuthority(t *testing.T) {
 		m := newCubeManager(t, c, web)
 		m.send(cube.Scheduled)
 		m.pollUntil(cube.Running, 30*time.Second)
+		// HealthCheck is a readiness probe on the same path: cubelet
+		// reports what the manager's check sees, and acts on nothing.
+		c.waitFor(m.task.ID.String(), "Ready from HealthCheck", 15*time.Second, func(t *v1.Task) bool {
+			return meta.IsStatusConditionTrue(t.Status.Conditions, "Ready") && t.Spec.ReadinessProbe != nil && t.Spec.LivenessProbe == nil
+		})
 		if code, data := c.raw(http.MethodDelete, "/tasks/"+m.task.ID.String(), ""); code != http.StatusNoContent {
 			t.Fatalf("DELETE = %d %s", code, data)
 		}

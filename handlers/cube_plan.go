@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/cubelet/cubelet/apis/cube"
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -50,6 +52,7 @@ func planCreate(te cube.TaskEvent) (*v1.Task, error) {
 	next.Finalizers = []string{v1.FinalizerContainers}
 	next.Status = v1.TaskStatus{State: v1.Pending}
 	markManagerRestarts(next)
+	setHealthCheckProbe(next, te.Task.HealthCheck)
 	markEvent(next, te.ID)
 	if err := admitCubeTask(next); err != nil {
 		return nil, err
@@ -89,6 +92,7 @@ func planEvent(cur *v1.Task, te cube.TaskEvent) (*v1.Task, error) {
 		next.Spec.RestartGeneration++
 	}
 	markManagerRestarts(next)
+	setHealthCheckProbe(next, te.Task.HealthCheck)
 	markEvent(next, te.ID)
 	if err := admitCubeTask(next); err != nil {
 		return nil, err
@@ -163,6 +167,29 @@ func markManagerRestarts(t *v1.Task) {
 		t.Annotations = map[string]string{}
 	}
 	t.Annotations[v1.AnnotationRestartAuthority] = v1.RestartAuthorityCubeManager
+}
+
+// setHealthCheckProbe makes Cube's HealthCheck path t's readiness probe:
+// an HTTP GET of the path on the lowest exposed TCP port, the check the
+// manager makes through that port's host port. It restarts nothing (the
+// manager is the one restart authority and acts on its own check); it
+// shows in the Ready condition whether the manager's check would pass. A
+// path that is not an absolute URL path, or a task that exposes no TCP
+// port, gets none. It replaces the probe each time, so a HealthCheck
+// removed by the manager removes it.
+func setHealthCheckProbe(t *v1.Task, path string) {
+	t.Spec.ReadinessProbe = nil
+	if !strings.HasPrefix(path, "/") || len(path) > v1.MaxProbePathLength || strings.ContainsAny(path, " \t\r\n\x00") {
+		return // not a path a probe may take; the manager's own check is unaffected
+	}
+	for _, p := range t.Spec.Ports { // sorted by ToV1
+		if p.Protocol == v1.ProtocolTCP || p.Protocol == "" {
+			t.Spec.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{
+				Path: path, Port: intstr.FromInt32(p.ContainerPort),
+			}}}
+			return
+		}
+	}
 }
 
 // markEvent records the event applied to t (nothing for the nil ID a

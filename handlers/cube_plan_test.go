@@ -131,3 +131,34 @@ func TestPlanCreate(t *testing.T) {
 		t.Errorf("stop of an unknown task: %v; want 404", err)
 	}
 }
+
+func TestPlanCreate_HealthCheck_IsAReadinessProbeOnTheLowestTCPPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, healthCheck string
+		ports             cube.PortSet
+		wantPort          int32 // 0: no probe
+	}{
+		{"path and ports", "/health", cube.PortSet{"9000/tcp": {}, "53/udp": {}, "8080/tcp": {}}, 8080},
+		{"no path", "", cube.PortSet{"8080/tcp": {}}, 0},
+		{"no TCP port", "/health", cube.PortSet{"53/udp": {}}, 0},
+		{"not a path", "health check", cube.PortSet{"8080/tcp": {}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := event(cube.Scheduled)
+			te.Task.HealthCheck, te.Task.ExposedPorts = tc.healthCheck, tc.ports
+			next, err := planCreate(te)
+			if err != nil {
+				t.Fatalf("planCreate: %v", err)
+			}
+			p := next.Spec.ReadinessProbe
+			switch {
+			case tc.wantPort == 0 && p != nil:
+				t.Fatalf("readiness probe %+v, want none", p)
+			case tc.wantPort != 0 && (p == nil || p.HTTPGet == nil || p.HTTPGet.Port.IntVal != tc.wantPort || p.HTTPGet.Path != tc.healthCheck):
+				t.Fatalf("readiness probe %+v, want GET %s on %d", p, tc.healthCheck, tc.wantPort)
+			case p != nil && next.Spec.LivenessProbe != nil:
+				t.Fatal("a liveness probe would make cubelet a second restart authority")
+			}
+		})
+	}
+}
