@@ -351,3 +351,37 @@ func TestE2E_UI_TokenPrompt(t *testing.T) {
 	}
 	b.noExceptions()
 }
+
+// TestE2E_UI_WatchSurvivesARestartOfCubelet stops cubelet under an open
+// page and starts it again on the same socket and store: the page shows
+// the stream down, reconnects by itself (resuming from its last
+// resourceVersion, or relisting on 410), and a task created afterwards
+// appears without a reload.
+func TestE2E_UI_WatchSurvivesARestartOfCubelet(t *testing.T) {
+	chromium := findChromium(t)
+	e := newEnv(t)
+	c1 := e.start()
+	c1.put(e.task("ui-before"))
+	b := newBrowser(t, chromium)
+	b.do("open /ui/", chromedp.Navigate(c1.base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#tasks")))
+	b.until("ui-before listed", cell("ui-before", "name")+` === 'ui-before'`)
+	b.do("mark the page", chromedp.Evaluate[chromedp.Void](`window.__noReload = true; undefined`))
+
+	if err := c1.stop(); err != nil {
+		t.Fatalf("stop cubelet: %v", err)
+	}
+	b.until("the page to see the stream down", `document.getElementById('conn').dataset.state === 'down'`)
+
+	// The same URL: the harness's forwarder dials the socket path anew for
+	// each connection, and the new cubelet serves that path.
+	c2 := e.spawn(c1.base, "--socket", c1.socket, "--resync", "1h", "--drain-timeout", "20s")
+	c2.waitReady()
+	b.until("the stream back", `document.getElementById('conn').dataset.state === 'live'`)
+	c2.put(e.task("ui-after"))
+	b.until("ui-after listed", cell("ui-after", "name")+` === 'ui-after' && `+cell("ui-before", "name")+` === 'ui-before'`)
+	b.until("ui-after Running", cell("ui-after", "state")+` === 'Running'`)
+	if !eval[bool](b, `window.__noReload === true`) {
+		t.Error("the page reloaded")
+	}
+	b.noExceptions()
+}

@@ -40,8 +40,13 @@ export class Informer {
       try {
         if (!this.rv) await this.relist();
         this.setState('live');
+        const began = Date.now();
         await this.watch(signal);
-        backoff = 500; // a stream that ended cleanly (server timeout) resumes at once
+        // A stream that ended cleanly after a while (a server timeout)
+        // resumes at once; one that keeps ending at once is backed off,
+        // so a confused proxy cannot make the page spin.
+        if (Date.now() - began > 1000) backoff = 500;
+        else throw new Error('watch ended at once');
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof ApiError && e.status === 410) {
