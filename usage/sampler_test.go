@@ -49,11 +49,15 @@ func running(name, containerID string) v1.Task {
 	return t
 }
 
+func runtimeSpec(name string) runtime.ContainerSpec {
+	return runtime.ContainerSpec{Name: name, Image: img}
+}
+
 // startContainer runs a container in the fake engine and returns its ID.
 func startContainer(t *testing.T, r *fake.Runtime, name string) string {
 	t.Helper()
 	ctx := context.Background()
-	id, err := r.CreateContainer(ctx, runtime.ContainerSpec{Name: name, Image: img})
+	id, err := r.CreateContainer(ctx, runtimeSpec(name))
 	if err != nil {
 		t.Fatal(err)
 	}
