@@ -278,7 +278,7 @@ spec:
 	b.do("stop", chromedp.Click(chromedp.CSS(`button[data-action="stop"]`)))
 	b.until("ui-web Completed", `document.querySelector('h1 .state')?.textContent === 'Completed'`)
 	if !b.sawDialog("Stop ui-web?") {
-		t.Errorf("stop ran without a confirm(); dialogs: %q", b.dialogs)
+		t.Errorf("stop ran without a confirm()%s", b.report())
 	}
 	if got, _ := c.get("ui-web"); got.Spec.DesiredState != v1.Completed {
 		t.Errorf("after stop, desiredState %q; want Completed", got.Spec.DesiredState)

@@ -7,6 +7,7 @@ import { ApiError, request, stream, taskPath, updateSpec } from './api.js';
 import { age, bytes, cores, displayState, h, toYAML } from './format.js';
 import { chart } from './spark.js';
 import { poll } from './usage.js';
+import { portLinks } from './tasks.js';
 
 const MAX_LOG_CHARS = 512 * 1024; // keep the DOM bounded on a chatty task
 
@@ -107,6 +108,7 @@ export function taskView(root, informer, name, { showError, clearError }) {
     status.replaceChildren(
       ...row('State', st), ...row('Reason', s.reason), ...row('Message', s.message),
       ...row('Container', s.containerName ? `${s.containerName} (${(s.containerID || '').slice(0, 12)})` : ''),
+      ...row('Ports', (s.hostPorts || []).length ? h('span', {}, portLinks(t)) : ''),
       ...row('Restarts', String(s.restartCount || 0)), ...row('Exit code', s.exitCode),
       ...row('Started', s.startTime && `${s.startTime} (${age(s.startTime)} ago)`),
       ...row('Finished', s.finishTime), ...row('Next retry', s.nextRetryTime),

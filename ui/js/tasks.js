@@ -12,7 +12,7 @@ const COLUMNS = [
 ];
 
 /** portLinks renders published ports; a wildcard host IP links to the page's own host. */
-function portLinks(t) {
+export function portLinks(t) {
   // Docker publishes on IPv4 and IPv6 alike: one link per host port.
   const seen = new Set();
   const ports = ((t.status && t.status.hostPorts) || []).filter((p) => {
