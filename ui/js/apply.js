@@ -72,7 +72,8 @@ async function applyOne(t) {
     if (!(e instanceof ApiError)) throw e;
     const causes = e.causes;
     return h('div', { class: 'error', 'data-task': name },
-      h('p', {}, `task/${name}: ${e.status} ${e.body.reason || ''}: ${e.message}`),
+      // With causes the message only repeats them: the list says it better.
+      h('p', {}, `task/${name}: ${e.status} ${e.body.reason || ''}${causes.length ? '' : `: ${e.message}`}`),
       causes.length ? h('ul', { class: 'causes' }, causes.map((c) =>
         h('li', { 'data-field': c.field || '' }, h('code', {}, c.field || '(object)'), `: ${c.message}`))) : null);
   }
