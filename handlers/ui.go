@@ -76,8 +76,14 @@ func (u *uiFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, uiPrefix)
-	if p == "" || strings.HasSuffix(p, "/") {
-		p += "index.html"
+	if strings.HasSuffix(p, "/") {
+		// The file server would list the directory: only the page's own
+		// directory has an index.
+		routeNotFound(w, r)
+		return
+	}
+	if p == "" {
+		p = "index.html"
 	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", uiCSP)

@@ -54,6 +54,16 @@ func TestUI_BrowserGuardStillApplies(t *testing.T) {
 	wantStatus(t, resp, data, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed)
 }
 
+func TestUI_NoDirectoryListingsOrMissingFiles(t *testing.T) {
+	env := newTestEnv(t)
+	for _, path := range []string{"/ui/js/", "/ui/nope.js"} {
+		resp, data := env.request(t, http.MethodGet, path, "")
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(data), "app.js") {
+			t.Errorf("GET %s: %d %s; want 404 without a listing", path, resp.StatusCode, data)
+		}
+	}
+}
+
 func TestUI_RedirectsBareAndIsAbsentFromTheCubeListener(t *testing.T) {
 	env := newTestEnv(t)
 	client := env.srv.Client()
