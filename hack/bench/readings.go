@@ -135,8 +135,11 @@ var readings = []reading{
 				"process's CPU, of which JSON decoding of the stored task about a fifth and bbolt's " +
 				"commit (page writes, syscalls) a third; garbage collection takes about a fifth. " +
 				"Changed in this round: a status write no longer decodes the whole task it has just " +
-				"encoded (only the new status makes the JSON round trip, so what it returns is still " +
-				"exactly what Get reads). Earlier: the fake engine ended the event subscription of a " +
+				"encoded, and brings the new status to its stored form (times to the second, empty " +
+				"lists dropped) by reflection rather than a JSON round trip, reusing the stored task " +
+				"it decoded: what it returns is still exactly what Get reads, and the writer's CPU per " +
+				"status write (BenchmarkUpdateStatusMutation) fell from about 90 to 58 µs and from 164 " +
+				"to 91 allocations. Earlier: the fake engine ended the event subscription of a " +
 				"reader 1,024 events behind, as Docker does, and the relist back-off that followed cost " +
 				"a third of the time; cubelet drains the stream into a per-container backlog and " +
 				"resubscribes in place. Skipping the transient status write was tried once and reverted " +
