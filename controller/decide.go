@@ -361,10 +361,9 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		// Kubelet's rule: a container that fails its liveness (or
 		// startup) probe is stopped; its exit then goes through the
 		// restart policy below, as any exit does.
-		h := o.health[c.ID]
-		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: graceOf(task),
-			why: string(h.failed) + " probe failed: " + h.message})
-		p.status.Reason, p.status.Message, p.status.NextRetryTime = ReasonUnhealthy, string(h.failed)+" probe failed: "+h.message, nil
+		why := o.health[c.ID].failure()
+		p.actions = append(p.actions, action{kind: actionStop, container: c.ID, name: c.Name, grace: graceOf(task), why: why})
+		p.status.Reason, p.status.Message, p.status.NextRetryTime = ReasonUnhealthy, why, nil
 		return v1.Running
 	case c.Running():
 		p.status.Reason, p.status.Message, p.status.NextRetryTime = "", "", nil
@@ -381,7 +380,7 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		state, reason, message := exitOutcome(c)
 		switch {
 		case killed:
-			state, reason, message = v1.Failed, ReasonUnhealthy, string(health.failed)+" probe failed: "+health.message
+			state, reason, message = v1.Failed, ReasonUnhealthy, health.failure()
 		case state == v1.Completed && managerRestarts(task):
 			state, reason, message = v1.Failed, ReasonExited, exitMessage(c)+"; reported Failed for the Cube manager to restart, as Cube's worker does"
 		}
@@ -415,7 +414,7 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 	}
 	why := exitMessage(c)
 	if killed {
-		why = string(health.failed) + " probe failed: " + health.message
+		why = health.failure()
 	}
 	p.addCreate(o, v.restarts+1, task.Status.HostPorts, fmt.Sprintf("restartPolicy %s after %s", task.Spec.RestartPolicy, why))
 	p.actions[len(p.actions)-1].kind = actionRestart

@@ -34,6 +34,11 @@ type containerHealth struct {
 	message string
 }
 
+// failure says which probe failed and how, for status messages and logs.
+func (h containerHealth) failure() string {
+	return string(h.failed) + " probe failed: " + h.message
+}
+
 // probeResults is the prober's results cache, keyed by container ID, like
 // kubelet's prober results manager. Workers write it; each sync reads a
 // snapshot of the task's containers into decide's observation, so decide
