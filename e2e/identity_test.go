@@ -163,9 +163,12 @@ func TestE2E_Identity_CrashLoopAcrossKill9_RestartCountIsExact(t *testing.T) {
 		c.kill9()
 		c = e.start()
 	}
-	task, _ := c.get("loop")
-	task.Spec.DesiredState = v1.Completed
-	c.put(task)
+	// The same spec with desiredState Completed, unconditionally: a
+	// resourceVersion read here would race the controller's status writes.
+	c.put(e.task("loop", func(t *v1.Task) {
+		t.Spec.Args = []string{"--exit-after", "300ms", "--exit-code", "1"}
+		t.Spec.DesiredState = v1.Completed
+	}))
 	final := c.waitFor("loop", "stopped", 60*time.Second, func(t *v1.Task) bool {
 		return t.Status.State == v1.Completed && t.Status.ObservedGeneration == t.Generation
 	})

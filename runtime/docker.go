@@ -19,6 +19,9 @@ import (
 // behind a busy daemon.
 const inspectConcurrency = 8
 
+// negotiateTimeout bounds the API version negotiation at construction.
+const negotiateTimeout = 5 * time.Second
+
 // Docker is the Runtime on the Docker Engine API. It is safe for concurrent
 // use; its state is the API client and the OOM kills its event streams saw.
 //
@@ -42,6 +45,13 @@ func NewDocker(host string) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
+	// Negotiate now, once: left to the first calls, concurrent ones (the
+	// event stream, the usage sampler, the informer's list) race on the
+	// client's negotiated version. A daemon that is down now is negotiated
+	// with on first use instead.
+	ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
+	defer cancel()
+	cli.NegotiateAPIVersion(ctx)
 	return &Docker{cli: cli, oom: newOOMBook()}, nil
 }
 
