@@ -61,7 +61,7 @@ func newServeCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&f.addr, "addr", "", "HOST:PORT to also serve the whole API on over TCP (off by default); needs --token-file, loopback included, since any local user could connect")
 	fs.StringVar(&f.dataDir, "data-dir", "/var/lib/cubelet", "directory of the embedded task store; the store holds this cubelet's instance identity, so a new directory is a new instance that leaves the old one's containers alone")
-	fs.IntVar(&f.workers, "workers", 4, "concurrent reconcile workers")
+	fs.IntVar(&f.workers, "workers", 16, "concurrent reconcile workers (they mostly wait on Docker; more of them also let more status writes share one fsync)")
 	fs.DurationVar(&f.resync, "resync", 5*time.Minute, "period of the full relist of containers and resync of tasks")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -58,9 +58,11 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 	p := decide(obs)
 	c.prober.sync(name, task, containers, probeTarget(p, containers))
 
+	started := false
 	for _, a := range p.actions {
 		if a.kind == actionCreate || a.kind == actionRestart || a.kind == actionStart {
 			c.expectations.expectStart(name, a.name, now)
+			started = true
 		}
 		start := time.Now()
 		kind, err := c.execute(ctx, a)
@@ -82,6 +84,14 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 		return syncResult{}, c.finalize(ctx, task)
 	}
 	changed := !equality.Semantic.DeepEqual(task.Status, p.status)
+	if changed && started && p.status.Reason == ReasonCreating {
+		// "Creating" right after a successful create and start is stale
+		// before it lands: the start's event brings the next sync, which
+		// writes what the container then is. Skipping it halves the
+		// fsynced writes of a converge; "this run began" needs no status,
+		// it is read from the container's generation label.
+		changed = false
+	}
 	if changed {
 		if err := c.writeStatus(ctx, task, p.status); err != nil {
 			return syncResult{}, err
