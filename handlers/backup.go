@@ -25,7 +25,7 @@ const BackupPath = "/v1/store/backup"
 // The running cubelet holds the store's lock, so a copy can only be made
 // through it.
 func registerBackup(r *mux.Router, cfg Config) {
-	b, ok := cfg.Store.(store.Backuper)
+	b, ok := store.As[store.Backuper](cfg.Store)
 	if !ok {
 		return
 	}

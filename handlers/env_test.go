@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -54,7 +55,9 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := setup.cfg
-	cfg.Store = st
+	// As serve wires it: behind the write-metrics wrapper, so optional
+	// capabilities (paging, backup) are found through it.
+	cfg.Store = store.WithWriteMetrics(st, prometheus.NewRegistry())
 	if setup.wrap != nil {
 		cfg.Store = setup.wrap(st)
 	}

@@ -36,7 +36,7 @@ func (a *taskAPI) listTasks(w http.ResponseWriter, r *http.Request, sel labels.S
 		}
 		opts.Limit = n
 	}
-	streamer, ok := a.store.(store.Streamer)
+	streamer, ok := store.As[store.Streamer](a.store)
 	if !ok {
 		if opts.Limit != 0 || opts.Continue != "" {
 			a.fail(w, r, apierrors.NewBadRequest("this store does not page lists: drop limit and continue"))

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,28 +21,34 @@ func WithWriteMetrics(s Interface, reg prometheus.Registerer) Interface {
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. ~3.3s
 	}, []string{"operation", "result"})
 	reg.MustRegister(h)
-	ts := &timedStore{Interface: s, seconds: h}
-	// Keep the optional capabilities of s visible through the wrapper.
-	if b, ok := s.(Backuper); ok {
-		return &timedBackupStore{timedStore: ts, backup: b}
+	return &timedStore{Interface: s, seconds: h}
+}
+
+// As finds the optional capability T (Backuper, Streamer, ...) of s, looking
+// through wrappers such as WithWriteMetrics's: a type assertion on the
+// wrapper alone would hide what the store underneath can do.
+func As[T any](s Interface) (T, bool) {
+	for s != nil {
+		if c, ok := s.(T); ok {
+			return c, true
+		}
+		u, ok := s.(interface{ Unwrap() Interface })
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
 	}
-	return ts
-}
-
-// timedBackupStore is a timedStore over a store that can back itself up.
-type timedBackupStore struct {
-	*timedStore
-	backup Backuper
-}
-
-func (s *timedBackupStore) Backup(w io.Writer) (int64, error) {
-	return s.backup.Backup(w)
+	var zero T
+	return zero, false
 }
 
 type timedStore struct {
 	Interface
 	seconds *prometheus.HistogramVec
 }
+
+// Unwrap returns the store the metrics wrap.
+func (s *timedStore) Unwrap() Interface { return s.Interface }
 
 func (s *timedStore) observe(op string, start time.Time, err error) {
 	result := "ok"
