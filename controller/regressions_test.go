@@ -215,13 +215,21 @@ func TestRegression_SpecChangeBeforeCacheSeesCreate_NeverTwoRunning(t *testing.T
 	rt.SetLatency(fake.MethodInspectContainer, 300*time.Millisecond)
 	st := openStore(t)
 	h := startOver(t, st, st, rt, rt)
+	h.changeSpecRightAfterCreate(10 * time.Second)
+}
+
+// changeSpecRightAfterCreate PUTs task web, changes its spec as soon as its
+// first container exists, and fails if two containers of it ever run at
+// once before the replacement runs alone.
+func (h *harness) changeSpecRightAfterCreate(timeout time.Duration) {
+	h.t.Helper()
 	h.put("web", nil)
-	eventually(t, 10*time.Second, "first container created", func() (bool, string) {
+	eventually(h.t, 10*time.Second, "first container created", func() (bool, string) {
 		return len(h.containersOf("web")) > 0, ""
 	})
 	changed := h.update("web", func(t *v1.Task) { t.Spec.Env = append(t.Spec.Env, v1.EnvVar{Name: "X", Value: "1"}) })
 	maxRunning := 0
-	eventually(t, 10*time.Second, "replacement alone", func() (bool, string) {
+	eventually(h.t, timeout, "replacement alone", func() (bool, string) {
 		running := 0
 		cs := h.containersOf("web")
 		for _, c := range cs {
@@ -232,10 +240,10 @@ func TestRegression_SpecChangeBeforeCacheSeesCreate_NeverTwoRunning(t *testing.T
 		maxRunning = max(maxRunning, running)
 		got := h.get("web")
 		return running == 1 && got.Status.ObservedGeneration == changed.Generation && got.Status.State == v1.Running,
-			fmt.Sprintf("%d containers", len(cs))
+			fmt.Sprintf("%d containers, %d running, state %s", len(cs), running, got.Status.State)
 	})
 	if maxRunning > 1 {
-		t.Fatalf("%d containers of one task ran at once", maxRunning)
+		h.t.Fatalf("%d containers of one task ran at once", maxRunning)
 	}
 }
 
@@ -267,28 +275,7 @@ func TestRegression_CacheLagPastTheExpectationTimeout_NeverTwoRunning(t *testing
 	h, stop := startOverStoppable(t, st, st, rt, rt.Runtime, func(o *Options) { o.ExpectationTimeout = 100 * time.Millisecond })
 	t.Cleanup(stop)
 	rt.delay.Store(int64(time.Second))
-	h.put("web", nil)
-	eventually(t, 10*time.Second, "first container created", func() (bool, string) {
-		return len(h.containersOf("web")) > 0, ""
-	})
-	changed := h.update("web", func(t *v1.Task) { t.Spec.Env = append(t.Spec.Env, v1.EnvVar{Name: "X", Value: "1"}) })
-	maxRunning := 0
-	eventually(t, 20*time.Second, "replacement alone", func() (bool, string) {
-		running := 0
-		cs := h.containersOf("web")
-		for _, c := range cs {
-			if c.Running() {
-				running++
-			}
-		}
-		maxRunning = max(maxRunning, running)
-		got := h.get("web")
-		return running == 1 && got.Status.ObservedGeneration == changed.Generation && got.Status.State == v1.Running,
-			fmt.Sprintf("%d containers, %d running, state %s", len(cs), running, got.Status.State)
-	})
-	if maxRunning > 1 {
-		t.Fatalf("%d containers of one task ran at once", maxRunning)
-	}
+	h.changeSpecRightAfterCreate(20 * time.Second)
 }
 
 // A Never job whose status write keeps failing is still started once: the
