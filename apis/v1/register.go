@@ -19,3 +19,6 @@ var APIVersion = SchemeGroupVersion.String()
 
 // Resource names tasks in API errors ("tasks.cubelet \"web\" not found").
 var Resource = schema.GroupResource{Group: "cubelet", Resource: "tasks"}
+
+// NodeResource names nodes in API errors.
+var NodeResource = schema.GroupResource{Group: "cubelet", Resource: "nodes"}

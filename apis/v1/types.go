@@ -78,6 +78,15 @@ type TaskSpec struct {
 	// it fails failureThreshold times the container is restarted, as by
 	// the liveness probe.
 	StartupProbe *Probe `json:"startupProbe,omitempty"`
+	// NodeName binds the task to one node of a cluster (docs/cluster.md):
+	// only that node's cubelet runs it. Empty in a cluster means "not
+	// bound yet": the scheduler binds it. A single host ignores it. It
+	// places the container but does not shape it, so it is not part of
+	// the spec hash.
+	NodeName string `json:"nodeName,omitempty"`
+	// NodeSelector restricts the scheduler to nodes carrying all these
+	// labels, as in Kubernetes.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 }
 
 // Probe is a health check cubelet runs against the container, with

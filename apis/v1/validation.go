@@ -53,6 +53,7 @@ func ValidateTaskSpec(s *TaskSpec, path *field.Path) field.ErrorList {
 	errs = append(errs, validatePorts(s.Ports, path.Child("ports"))...)
 	errs = append(errs, validateResources(&s.Resources, path.Child("resources"))...)
 	errs = append(errs, validateProbesAndPortNames(s, path)...)
+	errs = append(errs, validatePlacement(s, path)...)
 
 	switch s.RestartPolicy {
 	case RestartAlways, RestartOnFailure, RestartNever:
