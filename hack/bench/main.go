@@ -76,7 +76,7 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 100, "converge: tasks and raw containers")
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "converge: concurrent callers on both sides")
 	flag.IntVar(&cfg.workers, "workers", 16, "cubelet --workers")
-	flag.IntVar(&cfg.inWorkers, "inprocess-workers", 8, "in process: controller workers")
+	flag.IntVar(&cfg.inWorkers, "inprocess-workers", 16, "in process: controller workers (serve's --workers default)")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "converge: ABBA rounds, each raw, cubelet, cubelet, raw; 1 = raw then cubelet only")
 	flag.IntVar(&cfg.react, "react", 30, "react: kills of each kind")
 	flag.IntVar(&cfg.tasks, "tasks", 10000, "in process, API list and start-up: stored tasks")
