@@ -201,7 +201,8 @@ type taskContainers struct {
 	// runBegun: the current generation's run has started, as its durable
 	// status or one of its containers says.
 	runBegun bool
-	// previous is the newest stopped container besides current, kept for
+	// previous is the newest container besides current, kept (stopped, if
+	// it still runs: the run it belonged to was superseded) for
 	// `logs --previous` until the attempt after it starts.
 	previous *runtime.Container
 	// stale are all the others: other incarnations, older attempts,
