@@ -40,6 +40,10 @@ type Options struct {
 	ExpectationTimeout time.Duration
 	// Now is the clock decisions are made with (tests fix it).
 	Now func() time.Time
+	// NodeName is this cubelet's node in a cluster (docs/cluster.md):
+	// it then reconciles only tasks whose spec.nodeName is this name.
+	// Empty is a single host, where every task is this cubelet's.
+	NodeName string
 }
 
 func (o *Options) setDefaults() {

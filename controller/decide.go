@@ -132,6 +132,9 @@ type observation struct {
 	containers []runtime.Container
 	// instance is this cubelet's identity, stamped on what it creates.
 	instance string
+	// nodeName is this cubelet's node in a cluster; empty on a single
+	// host, where every task is this cubelet's.
+	nodeName string
 	// crash is the in-memory crash-loop record: only the back-off delay
 	// lives in memory, as kubelet's does.
 	crash crashRecord
@@ -153,6 +156,9 @@ func decide(o observation) plan {
 	}
 	task := o.task
 	grace := graceOf(task)
+	if o.nodeName != "" && task.Spec.NodeName != o.nodeName {
+		return decideNotOurs(o, grace)
+	}
 	if task.DeletionTimestamp != nil {
 		return plan{
 			actions:  removeAll(o.containers, grace, "task is being deleted"),
@@ -189,6 +195,21 @@ func decide(o observation) plan {
 	p.status.ObservedGeneration = task.Generation
 	setState(&p.status, prev, target, statusNewRun, o.now)
 	setConditions(&p.status, o.now, notReady(task, v.current, o.health))
+	return p
+}
+
+// decideNotOurs is the plan for a task of a cluster that is not bound to
+// this node. Its status and finalizer belong to the node it is bound to,
+// so they are left untouched (the plan's status is the task's, which
+// writes nothing). This node's own containers of a task bound to another
+// node are removed: the task moved, and one copy must run, there. Those
+// of an unbound task are left alone until the scheduler binds it: it may
+// bind it here again, and removing first would restart it for nothing.
+func decideNotOurs(o observation, grace time.Duration) plan {
+	p := plan{status: o.task.Status}
+	if o.task.Spec.NodeName != "" {
+		p.actions = removeAll(o.containers, grace, "task bound to node "+o.task.Spec.NodeName)
+	}
 	return p
 }
 

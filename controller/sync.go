@@ -47,6 +47,7 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 		task:       task,
 		containers: containers,
 		instance:   c.instance,
+		nodeName:   c.opts.NodeName,
 		now:        now,
 		backoff:    c.opts.Backoff,
 		jitter:     randomJitter,
