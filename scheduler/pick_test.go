@@ -52,8 +52,16 @@ func TestPick(t *testing.T) {
 	}{
 		{"least requested wins: b has more free", nil, task("x", "", "1", "1Gi", 0), "b"},
 		{"NotReady node never chosen though biggest", []v1.Task{task("y", "b", "4", "", 0)}, task("x", "", "1", "", 0), "a"},
-		{"selector narrows to a", nil, func() v1.Task { x := task("x", "", "", "", 0); x.Spec.NodeSelector = map[string]string{"disk": "ssd"}; return x }(), "a"},
-		{"selector matching nothing: unschedulable", nil, func() v1.Task { x := task("x", "", "", "", 0); x.Spec.NodeSelector = map[string]string{"gpu": "yes"}; return x }(), ""},
+		{"selector narrows to a", nil, func() v1.Task {
+			x := task("x", "", "", "", 0)
+			x.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+			return x
+		}(), "a"},
+		{"selector matching nothing: unschedulable", nil, func() v1.Task {
+			x := task("x", "", "", "", 0)
+			x.Spec.NodeSelector = map[string]string{"gpu": "yes"}
+			return x
+		}(), ""},
 		{"too big for every ready node", nil, task("x", "", "8", "", 0), ""},
 		{"memory full on b", []v1.Task{task("y", "b", "", "4Gi", 0)}, task("x", "", "", "1Gi", 0), "a"},
 		{"host port taken on b", []v1.Task{task("y", "b", "", "", 8080)}, task("x", "", "", "", 8080), "a"},
