@@ -31,11 +31,20 @@ func (a *cubeAPI) post(w http.ResponseWriter, r *http.Request) {
 		writeCubeError(w, a.logger, err)
 		return
 	}
+	node := clusterNodeName(a.store)
 	_, err = a.write(r.Context(), te.Task.ID, func(cur *v1.Task) (*v1.Task, error) {
 		if cur == nil {
-			return planCreate(te)
+			next, err := planCreate(te)
+			return bindToNode(next, node), err
 		}
-		return planEvent(cur, te)
+		next, err := planEvent(cur, te)
+		if next != nil && cur.Spec.NodeName != "" {
+			// A task keeps its binding across the manager's events:
+			// moving it is the scheduler's business, not a repost's.
+			next.Spec.NodeName = cur.Spec.NodeName
+			return next, err
+		}
+		return bindToNode(next, node), err
 	})
 	if err != nil {
 		writeCubeError(w, a.logger, err)
@@ -134,4 +143,15 @@ func (a *cubeAPI) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCubeJSON(w, http.StatusOK, cube.FromV1(t))
+}
+
+// bindToNode binds a task the Cube manager posted to this cubelet to this
+// cubelet's node, in a cluster: the manager has already chosen the worker,
+// and the scheduler must not send it elsewhere. node "" (a single host)
+// leaves it unbound.
+func bindToNode(t *v1.Task, node string) *v1.Task {
+	if t != nil && node != "" {
+		t.Spec.NodeName = node
+	}
+	return t
 }

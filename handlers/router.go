@@ -75,6 +75,7 @@ func NewRouter(cfg Config) http.Handler {
 		registerV1(r, cfg)
 		registerBackup(r, cfg) // never on the unauthenticated Cube listener
 		registerUsage(r, cfg)
+		registerNodes(r, cfg)
 	}
 	registerCube(r, cfg)
 	r.NotFoundHandler = http.HandlerFunc(routeNotFound)
