@@ -104,6 +104,11 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	defer tasks.Close()
+	cluster, err := f.store.startCluster(ctx, tasks, logger)
+	if err != nil {
+		return err
+	}
+	defer cluster.stop()
 
 	docker, err := runtime.NewDocker(f.dockerHost)
 	if err != nil {
@@ -126,6 +131,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		Metrics:      metrics,
 		QueueMetrics: controller.NewQueueMetricsProvider(reg),
 		DrainTimeout: f.drainTimeout,
+		NodeName:     cluster.nodeName,
 	})
 	reg.MustRegister(ctrl.TaskStateCollector())
 	sampler := usage.New(tasks, docker, usage.Options{Interval: f.statsInterval, Logger: logger})

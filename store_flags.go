@@ -9,10 +9,16 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/cubelet/cubelet/hoststats"
+	"github.com/cubelet/cubelet/scheduler"
 	"github.com/cubelet/cubelet/store"
 )
 
@@ -26,6 +32,7 @@ type storeFlags struct {
 	etcdCA        string
 	etcdPrefix    string
 	nodeName      string
+	nodeLabels    map[string]string
 }
 
 func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
@@ -34,6 +41,7 @@ func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.etcdKey, "etcd-key", "", "client key file for https etcd endpoints (with --etcd-cert)")
 	fs.StringVar(&f.etcdCA, "etcd-ca", "", "CA certificate file that signed the etcd servers' certificates (default: the system's roots)")
 	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/cubelet/", "etcd key prefix of this cluster's objects; cubelets sharing tasks use the same one")
+	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "with --etcd-endpoints: labels of this node (k=v,...), matched by tasks' spec.nodeSelector")
 	fs.StringVar(&f.nodeName, "node-name", "", "with --etcd-endpoints: this cubelet's node name, its identity in the cluster, carried by its containers; unique per cubelet and kept across restarts (default: the hostname, lower-cased)")
 }
 
@@ -49,8 +57,8 @@ type taskStore interface {
 // open opens the store the flags choose.
 func (f *storeFlags) open(ctx context.Context, dataDir string, logger *slog.Logger) (taskStore, error) {
 	if len(f.etcdEndpoints) == 0 {
-		if f.etcdCert != "" || f.etcdKey != "" || f.etcdCA != "" || f.nodeName != "" {
-			return nil, errors.New("--etcd-cert, --etcd-key, --etcd-ca and --node-name need --etcd-endpoints")
+		if f.etcdCert != "" || f.etcdKey != "" || f.etcdCA != "" || f.nodeName != "" || len(f.nodeLabels) > 0 {
+			return nil, errors.New("--etcd-cert, --etcd-key, --etcd-ca, --node-name and --node-labels need --etcd-endpoints")
 		}
 		tasks, err := store.OpenDir(dataDir, store.Options{})
 		if err != nil {
@@ -135,4 +143,53 @@ func (f *storeFlags) tlsConfig() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
+}
+
+// cluster is what a cubelet on etcd runs besides the store: its node's
+// registration and the scheduler. Both are absent on a single host.
+type cluster struct {
+	// nodeName is this cubelet's node; "" on a single host.
+	nodeName string
+	stop     func()
+}
+
+// startCluster registers this cubelet's node (labels from --node-labels,
+// capacity from the host) on a lease and starts the scheduler, which binds
+// only while it leads. On the embedded store it does nothing.
+func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, logger *slog.Logger) (*cluster, error) {
+	e, ok := tasks.(*store.Etcd)
+	if !ok {
+		return &cluster{stop: func() {}}, nil
+	}
+	if errs := metav1validation.ValidateLabels(f.nodeLabels, field.NewPath("--node-labels")); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	capacity := map[string]resource.Quantity{
+		"cpu": *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if mi, err := hoststats.ParseMemInfo(data); err == nil {
+			capacity["memory"] = *resource.NewQuantity(int64(mi.MemTotal)*1024, resource.BinarySI)
+		}
+	}
+	lease, err := e.RegisterNode(ctx, store.NodeRegistration{Labels: f.nodeLabels, Capacity: capacity})
+	if err != nil {
+		return nil, err
+	}
+	sched := scheduler.New(scheduler.Options{
+		Client: e.Client(), Prefix: e.Prefix(), NodeName: e.InstanceID(),
+		Tasks: e, Nodes: e, Logger: logger.With("component", "scheduler"),
+	})
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		_ = sched.Run(schedCtx)
+	}()
+	logger.Info("node registered", "node", e.InstanceID(), "labels", f.nodeLabels, "cpus", goruntime.NumCPU(), "leaseTTL", store.DefaultNodeLeaseTTL)
+	return &cluster{nodeName: e.InstanceID(), stop: func() {
+		stopSched()
+		<-schedDone
+		lease.Stop()
+	}}, nil
 }
