@@ -28,15 +28,24 @@ func newGetCommand() *cobra.Command {
 		Short: "List tasks, or show one",
 		Long: `Get prints tasks as a table (NAME STATE RESTARTS AGE; -o wide adds IMAGE
 CONTAINER PORTS REASON), or as JSON or YAML. With -w it then watches and
-prints a row for every change as it happens, until interrupted.`,
+prints a row for every change as it happens, until interrupted.
+"get nodes [NAME]" lists a cluster's nodes instead (NAME STATUS TASKS CPU
+MEMORY AGE; CPU and MEMORY are the bound tasks' requests over capacity).`,
 		Example: `  cubelet get
   cubelet get web -o yaml
   cubelet get -l app=web -o wide
-  cubelet get -w`,
-		Args: cobra.MaximumNArgs(1),
+  cubelet get -w
+  cubelet get nodes`,
+		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(o.output); err != nil {
 				return err
+			}
+			if len(args) > 0 && args[0] == resourceNodes {
+				return o.runNodes(cmd, args[1:])
+			}
+			if len(args) > 1 {
+				return fmt.Errorf("get takes one task name, or `nodes [NAME]`; got %q", args)
 			}
 			var name string
 			if len(args) == 1 {
