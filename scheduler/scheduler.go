@@ -171,7 +171,18 @@ func (s *Scheduler) waitForChange(ctx context.Context, rv string) error {
 		case <-timer.C:
 			return nil
 		case ev, ok := <-w.ResultChan():
-			if !ok || ev.Type != watch.Bookmark {
+			if !ok {
+				return nil
+			}
+			// Only a task that needs a node starts a pass early: the
+			// status writes of every node's controller would otherwise
+			// each cost a full list. Freed capacity (a task stopped or
+			// deleted) waits for the resync.
+			if t, isTask := ev.Object.(*v1.Task); isTask && (ev.Type == watch.Added || ev.Type == watch.Modified) &&
+				t.Spec.NodeName == "" && t.DeletionTimestamp == nil {
+				return nil
+			}
+			if ev.Type == watch.Error {
 				return nil
 			}
 		}
