@@ -18,8 +18,9 @@ import (
 // allocates and touches 64 MiB under a 128 MiB limit and reads its usage
 // from Docker's one-shot stats through every surface: the endpoint (memory
 // close to what it allocated, a CPU rate after two readings), the gauges,
-// and `cubelet top` (about 50% of the limit). Stopping the task removes
-// its readings and its series.
+// and `cubelet top` (about 50% of the limit); a task spinning one core
+// reads above half a core. Stopping the task removes its readings and its
+// series.
 func TestE2E_Usage_RealContainer_EndpointGaugesAndTop(t *testing.T) {
 	e := newEnv(t)
 	c := e.start("--stats-interval", "500ms")
@@ -68,6 +69,21 @@ func TestE2E_Usage_RealContainer_EndpointGaugesAndTop(t *testing.T) {
 		t.Errorf("%%LIMIT %s; want about 50%%:\n%s", fields[3], out)
 	}
 	t.Logf("cubelet top:\n%s", out)
+
+	// A busy workload: one core spinning reads as more than half a core.
+	c.put(e.task("usage-busy", func(t *v1.Task) { t.Spec.Args = []string{"--busy-cores", "1"} }))
+	c.waitRunning("usage-busy")
+	eventually(t, 30*time.Second, "usage-busy above 0.5 core", func() (bool, string) {
+		var busy usage.TaskUsage
+		if code := c.do(http.MethodGet, "/v1/tasks/usage-busy/usage", nil, &busy); code != http.StatusOK {
+			return false, fmt.Sprintf("GET usage: %d", code)
+		}
+		if busy.Current == nil || busy.Current.CPUCores == nil {
+			return false, "no CPU reading yet"
+		}
+		return *busy.Current.CPUCores > 0.5, fmt.Sprintf("%.3f cores", *busy.Current.CPUCores)
+	})
+	c.cli("", "stop", "usage-busy")
 
 	stop := c.cli("", "stop", "usage-alloc")
 	c.waitFor("usage-alloc", "Completed", time.Minute, func(t *v1.Task) bool { return t.Status.State == v1.Completed })

@@ -53,7 +53,7 @@ var readings = []reading{
 		reading: func(rows []row) string {
 			return verdictLine(rows) + " Docker's own work dominates both sides: each container costs the " +
 				"daemon tens of milliseconds of create and start (network namespace, overlay mount, " +
-				"runc), while cubelet's additions per task — a durable PUT, two durable status writes " +
+				"runc), while cubelet's additions per task — a durable PUT, one durable status write " +
 				"and the round trip of the start event through the informer — are a few milliseconds " +
 				"and overlap with Docker's work, since 16 workers keep the daemon as busy as 16 raw " +
 				"clients do. Removal is not the same call on both sides: cubelet stops each container " +
@@ -122,30 +122,30 @@ var readings = []reading{
 			"(weighed separately), divided by the task count. The profiles below come from one more " +
 			"run, not among the timed ones.",
 		reading: func(rows []row) string {
-			return verdictLine(rows) + " Where the time goes (see Profiles): the converge is two durable " +
-				"status writes per task (Scheduled after the create, then Running), and the store's " +
+			return verdictLine(rows) + " Where the time goes (see Profiles): the converge is one durable " +
+				"status write per task (Running; the transient ContainerCreating write after a create " +
+				"is skipped, since the container's generation label, not the status, says the run " +
+				"began: the kill -9 job-once tests are green with it), and the store's " +
 				"single writer already commits everything waiting in one bbolt transaction — one write " +
 				"of the pages and two fdatasyncs for the whole group, each caller answered only after " +
-				"it. What is waiting is at most one write per controller worker, so with 8 workers " +
-				"20,000 writes are at least 2,500 commits, and the wall clock is the disk's fsync " +
+				"it. What is waiting is at most one write per controller worker, so with 16 workers " +
+				"10,000 writes are at least 625 commits, and the wall clock is the disk's fsync " +
 				"latency times that: on this shared disk it ranged from under 2 ms to many times " +
 				"that while other jobs wrote, which is why the runs are listed and the median taken. " +
-				"The row with 4× the workers (one run, same build) shows the group size, not the " +
+				"The row with more workers (one run, same build) shows the group size, not the " +
 				"store's CPU, setting the figure. CPU: the writer's goroutine is about half of the " +
 				"process's CPU, of which JSON decoding of the stored task about a fifth and bbolt's " +
 				"commit (page writes, syscalls) a third; garbage collection takes about a fifth. " +
-				"Changed in this round: a status write no longer decodes the whole task it has just " +
-				"encoded, and brings the new status to its stored form (times to the second, empty " +
+				"Changed in this round: one status write per task instead of two, 16 workers (serve's " +
+				"default) instead of 8, and a status write no longer decodes the whole task it has just " +
+				"encoded, bringing the new status to its stored form (times to the second, empty " +
 				"lists dropped) by reflection rather than a JSON round trip, reusing the stored task " +
 				"it decoded: what it returns is still exactly what Get reads, and the writer's CPU per " +
 				"status write (BenchmarkUpdateStatusMutation) fell from about 90 to 58 µs and from 164 " +
 				"to 91 allocations. Earlier: the fake engine ended the event subscription of a " +
 				"reader 1,024 events behind, as Docker does, and the relist back-off that followed cost " +
 				"a third of the time; cubelet drains the stream into a per-container backlog and " +
-				"resubscribes in place. Skipping the transient status write was tried once and reverted " +
-				"(a job that exits before cubelet sees it running could start twice); the durable run " +
-				"labels may now make it safe, which is the controller's call and needs the kill -9 " +
-				"job-once test. Memory: the informer caches hold one decoded copy of each task and of " +
+				"resubscribes in place. Memory: the informer caches hold one decoded copy of each task and of " +
 				"each container, and the store's watch window keeps the last 10,000 events as stored " +
 				"JSON (about 1 KiB each), a fixed cap rather than a per-task cost, which is why the " +
 				"figure per task falls at the larger count."

@@ -46,6 +46,7 @@ type config struct {
 	exitCode      int
 	ignoreSIGTERM bool
 	allocMiB      int
+	busyCores     int
 	print         string
 	printEvery    time.Duration
 	healthyFor    time.Duration
@@ -88,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.exitAfter, "exit-after", 0, "exit after this delay")
 	fs.IntVar(&cfg.exitCode, "exit-code", 0, "exit code for --exit-after")
 	fs.IntVar(&cfg.allocMiB, "alloc-mib", 0, "allocate and touch this many MiB")
+	fs.IntVar(&cfg.busyCores, "busy-cores", 0, "keep this many cores busy (a spinning goroutine each)")
 	fs.DurationVar(&cfg.printEvery, "print-every", 0, "print a numbered line this often")
 	fs.DurationVar(&cfg.healthyFor, "healthy-for", 0, "/healthz fails from this long after start on")
 	fs.DurationVar(&cfg.healthyAfter, "healthy-after", 0, "/healthz fails until this long after start")
@@ -170,6 +172,9 @@ func run(cfg config, sigs <-chan os.Signal) int {
 
 	if cfg.printEvery > 0 {
 		go printEvery(ctx, cfg.printEvery)
+	}
+	for range cfg.busyCores {
+		go spin(ctx)
 	}
 
 	started := time.Now()
@@ -283,6 +288,15 @@ func allocate(n int) []byte {
 		b[i] = 1
 	}
 	return b
+}
+
+// spin burns one core until ctx ends, for CPU usage tests.
+func spin(ctx context.Context) {
+	for n := uint64(0); ; n++ {
+		if n%(1<<20) == 0 && ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 func printEvery(ctx context.Context, d time.Duration) {
