@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -179,7 +180,7 @@ func (s *Scheduler) waitForChange(ctx context.Context, rv string) error {
 			// each cost a full list. Freed capacity (a task stopped or
 			// deleted) waits for the resync.
 			if t, isTask := ev.Object.(*v1.Task); isTask && (ev.Type == watch.Added || ev.Type == watch.Modified) &&
-				t.Spec.NodeName == "" && t.DeletionTimestamp == nil {
+				t.Spec.NodeName == "" {
 				return nil
 			}
 			if ev.Type == watch.Error {
@@ -203,7 +204,17 @@ func (s *Scheduler) pass(ctx context.Context) (string, error) {
 	loads := newLoads(nodes.Items, tasks.Items)
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Spec.NodeName != "" || t.DeletionTimestamp != nil {
+		if t.Spec.NodeName != "" {
+			continue
+		}
+		if t.DeletionTimestamp != nil {
+			// No node reconciles an unbound task, so no node would ever
+			// release its finalizer: the scheduler does. Containers an
+			// earlier binding left are then orphans, which their node
+			// removes once the task is gone.
+			if err := s.finalize(ctx, t); err != nil {
+				s.opts.Logger.Warn("scheduler: finalize unbound task", "task", t.Name, "err", err)
+			}
 			continue
 		}
 		node, reasons := pick(t, loads)
@@ -224,6 +235,22 @@ func (s *Scheduler) pass(ctx context.Context) (string, error) {
 		s.opts.Logger.Info("scheduler: bound", "task", t.Name, "node", node)
 	}
 	return tasks.ResourceVersion, nil
+}
+
+// finalize releases the containers finalizer of a deleted unbound task,
+// under its resourceVersion: a task bound meanwhile is its node's to
+// finalize.
+func (s *Scheduler) finalize(ctx context.Context, t *v1.Task) error {
+	if !slices.Contains(t.Finalizers, v1.FinalizerContainers) {
+		return nil
+	}
+	u := t.DeepCopy()
+	u.Finalizers = slices.DeleteFunc(u.Finalizers, func(f string) bool { return f == v1.FinalizerContainers })
+	if _, err := s.opts.Tasks.Update(ctx, u); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("release finalizer of unbound task %q: %w", t.Name, err)
+	}
+	s.opts.Logger.Info("scheduler: finalized unbound task", "task", t.Name)
+	return nil
 }
 
 // bind sets spec.nodeName under the task's resourceVersion as read: a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -134,6 +135,30 @@ func TestScheduler_TwoCandidates_EveryTaskBoundOnce(t *testing.T) {
 	}
 	if got, err := a.Get(ctx, "pinned"); err != nil || got.Spec.NodeName != "node-a" {
 		t.Errorf("pinned task: %v %v, want left on node-a", got, err)
+	}
+
+	// A task no node fits stays unbound; deleted, it is finalized by the
+	// scheduler (no node would) and goes away.
+	stuck := &v1.Task{ObjectMeta: metav1.ObjectMeta{Name: "nowhere", Finalizers: []string{v1.FinalizerContainers}},
+		Spec: v1.TaskSpec{Image: "busybox", NodeSelector: map[string]string{"gpu": "yes"}}}
+	v1.SetDefaults(stuck)
+	stored, err := a.Create(ctx, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Delete(ctx, "nowhere", string(stored.UID)); err != nil {
+		t.Fatal(err)
+	}
+	gone := time.Now().Add(10 * time.Second)
+	for {
+		_, err := a.Get(ctx, "nowhere")
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(gone) {
+			t.Fatalf("deleted unbound task still there after 10s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Stop whichever scheduler leads (the candidate key created first); the other one binds what comes next.
