@@ -204,14 +204,15 @@ func (s *Scheduler) pass(ctx context.Context) (string, error) {
 	loads := newLoads(nodes.Items, tasks.Items)
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Spec.NodeName != "" {
+		if t.Spec.NodeName != "" && !(t.DeletionTimestamp != nil && loads[t.Spec.NodeName] == nil) {
 			continue
 		}
 		if t.DeletionTimestamp != nil {
-			// No node reconciles an unbound task, so no node would ever
-			// release its finalizer: the scheduler does. Containers an
-			// earlier binding left are then orphans, which their node
-			// removes once the task is gone.
+			// No node reconciles an unbound task, or one bound to a
+			// node that never registered (a mistyped spec.nodeName), so
+			// no node would ever release its finalizer: the scheduler
+			// does. Containers an earlier binding left are then orphans,
+			// which their node removes once the task is gone.
 			if err := s.finalize(ctx, t); err != nil {
 				s.opts.Logger.Warn("scheduler: finalize unbound task", "task", t.Name, "err", err)
 			}

@@ -149,9 +149,21 @@ func TestScheduler_TwoCandidates_EveryTaskBoundOnce(t *testing.T) {
 	if _, err := a.Delete(ctx, "nowhere", string(stored.UID)); err != nil {
 		t.Fatal(err)
 	}
+	typo := &v1.Task{ObjectMeta: metav1.ObjectMeta{Name: "typo", Finalizers: []string{v1.FinalizerContainers}},
+		Spec: v1.TaskSpec{Image: "busybox", NodeName: "node-x"}}
+	v1.SetDefaults(typo)
+	if stored, err = a.Create(ctx, typo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Delete(ctx, "typo", string(stored.UID)); err != nil {
+		t.Fatal(err)
+	}
 	gone := time.Now().Add(10 * time.Second)
 	for {
 		_, err := a.Get(ctx, "nowhere")
+		if _, err2 := a.Get(ctx, "typo"); !apierrors.IsNotFound(err2) {
+			err = err2
+		}
 		if apierrors.IsNotFound(err) {
 			break
 		}
