@@ -58,3 +58,11 @@ func TestStoreFlags_EtcdFlagsWithoutEndpoints_Refused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestStoreFlags_NodeLabelsWithoutEndpoints_Refused(t *testing.T) {
+	f := storeFlags{nodeLabels: map[string]string{"zone": "a"}}
+	_, err := f.open(context.Background(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "--node-labels need --etcd-endpoints") {
+		t.Fatalf("err %v", err)
+	}
+}
