@@ -143,6 +143,14 @@ func (a *taskAPI) update(ctx context.Context, cur, in *v1.Task) (*v1.Task, error
 	if cur.DeletionTimestamp != nil {
 		return nil, apierrors.NewConflict(v1.Resource, in.Name, errors.New("the task is being deleted"))
 	}
+	if in.Spec.NodeName == "" && cur.Spec.NodeName != "" {
+		// A binding is the scheduler's (or the user's) decision: a
+		// re-apply of a manifest that names no node keeps it, as the
+		// Kubernetes scheduler's binding survives a pod's re-apply,
+		// instead of unbinding the task and replacing its container.
+		in = in.DeepCopy()
+		in.Spec.NodeName = cur.Spec.NodeName
+	}
 	rv := in.ResourceVersion
 	if rv != "" && rv != cur.ResourceVersion {
 		// Stale on its face: fail without a write. The store checks
