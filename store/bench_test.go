@@ -21,6 +21,12 @@ func parallelism64() int {
 // 64 concurrent writers, which share commits through the writer goroutine.
 func BenchmarkCreate_Parallel(b *testing.B) {
 	s, _ := openTestStore(b, Options{})
+	benchmarkParallelCreates(b, s)
+}
+
+// benchmarkParallelCreates times acknowledged creates of distinct tasks
+// from 64 concurrent writers on s.
+func benchmarkParallelCreates(b *testing.B, s Interface) {
 	var n atomic.Int64
 	b.SetParallelism(parallelism64())
 	b.ResetTimer()

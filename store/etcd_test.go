@@ -254,18 +254,7 @@ func TestEtcd_TwoNodesSameResourceVersion_ExactlyOneWins(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	wins := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !apierrors.IsConflict(err):
-			t.Errorf("err %v, want Conflict", err)
-		}
-	}
-	if wins != 1 {
-		t.Errorf("%d updates won, want 1", wins)
-	}
+	wantOneWinner(t, errs)
 	if got := mustGet(t, nodes[1], "web"); got.Generation != 2 {
 		t.Errorf("generation %d, want 2", got.Generation)
 	}
@@ -387,19 +376,7 @@ func TestEtcd_ListPages_OneRevision(t *testing.T) {
 // backend: acknowledged creates from 64 concurrent writers, each a read
 // and a transaction (etcd batches concurrent proposals itself).
 func BenchmarkEtcdCreate_Parallel(b *testing.B) {
-	s := openTestEtcd(b, EtcdOptions{})
-	var n atomic.Int64
-	b.SetParallelism(parallelism64())
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			name := fmt.Sprintf("task-%09d", n.Add(1))
-			if _, err := s.Create(context.Background(), newTask(name)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	benchmarkParallelCreates(b, openTestEtcd(b, EtcdOptions{}))
 }
 
 // ListStream on etcd: whole and paged lists hand out List's tasks in

@@ -383,18 +383,7 @@ func TestConcurrentUpdates_SameResourceVersion_ExactlyOneWins(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		wins := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				wins++
-			case !apierrors.IsConflict(err):
-				t.Errorf("err %v, want Conflict", err)
-			}
-		}
-		if wins != 1 {
-			t.Errorf("%d updates won, want 1", wins)
-		}
+		wantOneWinner(t, errs)
 		if got := mustGet(t, b, "web"); got.ResourceVersion != b.rv(2) || got.Generation != 2 {
 			t.Errorf("stored rv %s generation %d, want %s 2", got.ResourceVersion, got.Generation, b.rv(2))
 		}
@@ -410,4 +399,22 @@ func TestWrite_CancelledContext_ReturnsContextError(t *testing.T) {
 			t.Fatalf("Create with cancelled ctx: %v", err)
 		}
 	})
+}
+
+// wantOneWinner checks the outcome of concurrent conditional writes: exactly
+// one succeeded and every other one was refused as a Conflict.
+func wantOneWinner(t *testing.T, errs []error) {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !apierrors.IsConflict(err):
+			t.Errorf("err %v, want Conflict", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d updates won, want 1", wins)
+	}
 }
