@@ -27,7 +27,7 @@ func newGetCommand() *cobra.Command {
 		Use:   "get [NAME]",
 		Short: "List tasks, or show one",
 		Long: `Get prints tasks as a table (NAME STATE RESTARTS AGE; -o wide adds IMAGE
-CONTAINER PORTS REASON), or as JSON or YAML. With -w it then watches and
+CONTAINER PORTS REASON NODE), or as JSON or YAML. With -w it then watches and
 prints a row for every change as it happens, until interrupted.
 "get nodes [NAME]" lists a cluster's nodes instead (NAME STATUS TASKS CPU
 MEMORY AGE; CPU and MEMORY are the bound tasks' requests over capacity).`,

@@ -16,11 +16,13 @@ import (
 
 const none = "<none>"
 
-// columns returns the table header for get; wide adds the container view.
+// columns returns the table header for get; wide adds the container view
+// and, as kubectl's pods, the node the task is bound to (<none> on a
+// single host or while unbound).
 func columns(wide bool) []string {
 	cols := []string{"NAME", "STATE", "READY", "RESTARTS", "AGE"}
 	if wide {
-		cols = append(cols, "IMAGE", "CONTAINER", "PORTS", "REASON")
+		cols = append(cols, "IMAGE", "CONTAINER", "PORTS", "REASON", "NODE")
 	}
 	return cols
 }
@@ -29,7 +31,7 @@ func columns(wide bool) []string {
 func row(t *v1.Task, wide bool, now time.Time) []string {
 	r := []string{t.Name, displayState(t), readyOf(t), strconv.Itoa(int(t.Status.RestartCount)), age(t, now)}
 	if wide {
-		r = append(r, t.Spec.Image, containerOf(t), portsOf(t), orNone(t.Status.Reason))
+		r = append(r, t.Spec.Image, containerOf(t), portsOf(t), orNone(t.Status.Reason), orNone(t.Spec.NodeName))
 	}
 	return r
 }

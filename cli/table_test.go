@@ -44,7 +44,7 @@ func TestPrintTasks_AlignedLikeKubectl(t *testing.T) {
 	}
 }
 
-func TestPrintTasks_WideShowsContainerPortsAndReason(t *testing.T) {
+func TestPrintTasks_WideShowsContainerPortsReasonAndNode(t *testing.T) {
 	var out bytes.Buffer
 	o := &getOptions{output: outputWide, now: func() time.Time { return now }}
 	del := metav1.NewTime(now)
@@ -57,6 +57,7 @@ func TestPrintTasks_WideShowsContainerPortsAndReason(t *testing.T) {
 			t.Status.ContainerID = "0123456789abcdef0123"
 			t.Status.Reason = "CrashLoopBackOff"
 			t.Spec.Ports = []v1.PortMapping{{ContainerPort: 53, Protocol: v1.ProtocolUDP}}
+			t.Spec.NodeName = "node-2"
 		}),
 		task("gone", v1.Running, time.Minute, func(t *v1.Task) { t.DeletionTimestamp = &del }),
 	}, true)
@@ -65,10 +66,10 @@ func TestPrintTasks_WideShowsContainerPortsAndReason(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	wantFields := [][]string{
-		{"NAME", "STATE", "READY", "RESTARTS", "AGE", "IMAGE", "CONTAINER", "PORTS", "REASON"},
-		{"web", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "cubelet-web-abc", "0.0.0.0:32768->8080/TCP", "<none>"},
-		{"crash", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "0123456789ab", "53/UDP", "CrashLoopBackOff"},
-		{"gone", "Terminating", "0/1", "0", "60s", "cubelet-workload:latest", "<none>", "<none>", "<none>"},
+		{"NAME", "STATE", "READY", "RESTARTS", "AGE", "IMAGE", "CONTAINER", "PORTS", "REASON", "NODE"},
+		{"web", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "cubelet-web-abc", "0.0.0.0:32768->8080/TCP", "<none>", "<none>"},
+		{"crash", "Running", "0/1", "0", "60s", "cubelet-workload:latest", "0123456789ab", "53/UDP", "CrashLoopBackOff", "node-2"},
+		{"gone", "Terminating", "0/1", "0", "60s", "cubelet-workload:latest", "<none>", "<none>", "<none>", "<none>"},
 	}
 	if len(lines) != len(wantFields) {
 		t.Fatalf("table:\n%s", out.String())
