@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/scheduler"
 	"github.com/cubelet/cubelet/store"
 )
 
@@ -19,20 +20,27 @@ type NodeSource interface {
 	GetNode(ctx context.Context, name string) (*v1.Node, error)
 }
 
-// registerNodes adds GET /v1/nodes and GET /v1/nodes/{name}. On a store
-// without nodes they answer 404 with a Status saying why, so `cubelet get
-// nodes` against a single host says "not a cluster" rather than "no such
-// path".
+// registerNodes adds GET /v1/nodes and GET /v1/nodes/{name}, and the
+// node actions POST /v1/nodes/{name}/cordon, /uncordon and /drain
+// (nodes_actions.go). On a store without nodes they answer 404 with a
+// Status saying why, so `cubelet get nodes` against a single host says
+// "not a cluster" rather than "no such path".
 func registerNodes(r *mux.Router, cfg Config) {
 	src, _ := store.As[NodeSource](cfg.Store)
-	n := &nodeAPI{taskAPI: taskAPI{store: cfg.Store, log: cfg.Logger}, src: src}
+	ctl, _ := store.As[scheduler.DrainNodes](cfg.Store)
+	n := &nodeAPI{taskAPI: taskAPI{store: cfg.Store, log: cfg.Logger}, src: src, ctl: ctl}
 	r.HandleFunc("/v1/nodes", n.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/nodes/{name}", n.get).Methods(http.MethodGet)
+	r.HandleFunc("/v1/nodes/{name}/cordon", n.cordon).Methods(http.MethodPost)
+	r.HandleFunc("/v1/nodes/{name}/uncordon", n.uncordon).Methods(http.MethodPost)
+	r.HandleFunc("/v1/nodes/{name}/drain", n.drain).Methods(http.MethodPost)
 }
 
 type nodeAPI struct {
 	taskAPI
 	src NodeSource
+	// ctl cordons and drains; nil on a single host.
+	ctl scheduler.DrainNodes
 }
 
 func notACluster() error {

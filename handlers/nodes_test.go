@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,23 +15,45 @@ import (
 	"github.com/cubelet/cubelet/store"
 )
 
-// clusterStore is a store with nodes, as the etcd one.
+// clusterStore is a store with nodes, as the etcd one: the fake
+// NodeSource (and node control) of these tests.
 type clusterStore struct {
 	store.Interface
+	mu    sync.Mutex
 	nodes []v1.Node
 }
 
 func (c *clusterStore) ListNodes(context.Context) (*v1.NodeList, error) {
-	return &v1.NodeList{TypeMeta: metav1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNodeList}, Items: c.nodes}, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := &v1.NodeList{TypeMeta: metav1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNodeList}}
+	for i := range c.nodes {
+		l.Items = append(l.Items, *c.nodes[i].DeepCopy())
+	}
+	return l, nil
 }
 
 func (c *clusterStore) GetNode(_ context.Context, name string) (*v1.Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i := range c.nodes {
 		if c.nodes[i].Name == name {
 			return c.nodes[i].DeepCopy(), nil
 		}
 	}
 	return nil, apierrors.NewNotFound(v1.NodeResource, name)
+}
+
+func (c *clusterStore) SetNodeUnschedulable(_ context.Context, name string, unschedulable bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.nodes {
+		if c.nodes[i].Name == name {
+			c.nodes[i].Spec.Unschedulable = unschedulable
+			return nil
+		}
+	}
+	return apierrors.NewNotFound(v1.NodeResource, name)
 }
 
 func TestNodes_SingleHost_404SaysNotACluster(t *testing.T) {
