@@ -4,6 +4,12 @@
 // time; a binding is a compare-and-swap on the task's resourceVersion, so
 // even two schedulers (a leader that lost its session without noticing
 // yet) never bind one task twice to different nodes.
+//
+// The leader also fails over the tasks of lost nodes (failover.go): once a
+// node has been NotReady for NodeGrace, its restartable tasks are bound
+// elsewhere, its Never jobs end Failed/NodeLost where they are, and its
+// deleted tasks are finalized. It must not touch containers or write any
+// status but NodeLost: each node's controller owns its tasks' runs.
 package scheduler
 
 import (
@@ -11,13 +17,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
@@ -46,12 +56,37 @@ type Options struct {
 	// SessionTTL is the election session's lease, in seconds: a leader
 	// that dies is replaced this long after. Default 5.
 	SessionTTL int
+	// NodeGrace is how long a node must have been NotReady, as this
+	// leader saw it, before its tasks fail over (a node that comes back
+	// within it keeps them). Default DefaultNodeGrace.
+	NodeGrace time.Duration
+	// Registerer receives the scheduler's metrics; nil exports none.
+	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
 
+// DefaultNodeGrace is the default Options.NodeGrace. With the node lease
+// of 5 s and the 1 s resync, a dead node's tasks are re-bound 5 to 8 s
+// after its last renewal (docs/cluster.md, Failover): inside the 10 s the
+// issue asks for, and long enough to ride out one lost renewal.
+const DefaultNodeGrace = 2 * time.Second
+
 // Scheduler binds unbound tasks while it leads.
 type Scheduler struct {
-	opts Options
+	opts    Options
+	metrics *metrics
+
+	// mu guards lostSince, which the pass writes and tests read.
+	mu sync.Mutex
+	// lostSince is when this leader first saw each node NotReady. It
+	// lives in the leader's memory only: a new leader starts every clock
+	// afresh, so a leader change can delay a failover by up to one
+	// NodeGrace, never hasten one (a clock inherited from a dead leader
+	// could not be trusted across machines anyway).
+	lostSince map[string]time.Time
+	// unboundSince is when this leader first listed each unbound task,
+	// for the binding latency. Only the pass touches it.
+	unboundSince map[types.UID]time.Time
 }
 
 // New returns a scheduler; Run starts it.
@@ -62,10 +97,13 @@ func New(opts Options) *Scheduler {
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 5
 	}
+	if opts.NodeGrace <= 0 {
+		opts.NodeGrace = DefaultNodeGrace
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{opts: opts}
+	return &Scheduler{opts: opts, metrics: newMetrics(opts.Registerer), lostSince: map[string]time.Time{}, unboundSince: map[types.UID]time.Time{}}
 }
 
 // Run campaigns for leadership and schedules while it holds it, until ctx
@@ -98,7 +136,13 @@ func (s *Scheduler) lead(ctx context.Context) error {
 	if err := election.Campaign(ctx, s.opts.NodeName); err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	s.opts.Logger.Info("scheduler: leading", "node", s.opts.NodeName)
+	s.opts.Logger.Info("scheduler: leading", "node", s.opts.NodeName, "nodeGrace", s.opts.NodeGrace)
+	s.forget()
+	s.metrics.leader.Set(1)
+	defer func() {
+		s.metrics.leader.Set(0)
+		s.forget()
+	}()
 	leadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -122,18 +166,42 @@ func (s *Scheduler) lead(ctx context.Context) error {
 	return err
 }
 
+// forget drops what a leader remembers: the next leader, even this
+// scheduler leading again, starts its clocks afresh.
+func (s *Scheduler) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.lostSince)
+	clear(s.unboundSince)
+}
+
+// nodeLostSince is when this leader first saw node NotReady; false while
+// it is Ready, unknown, or this scheduler does not lead.
+func (s *Scheduler) nodeLostSince(node string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.lostSince[node]
+	return t, ok
+}
+
 // schedule runs passes: one at once, then one after each task event
-// (coalesced) or every Resync.
+// (coalesced), every Resync, or when a lost node's grace ends.
 func (s *Scheduler) schedule(ctx context.Context) error {
 	for {
-		rv, err := s.pass(ctx)
+		rv, graceEnds, err := s.pass(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			s.opts.Logger.Warn("scheduler: pass failed", "err", err)
 		}
-		if err := s.waitForChange(ctx, rv); err != nil {
+		wait := s.opts.Resync
+		if graceEnds > 0 && graceEnds < wait {
+			// A failover is due before the resync: act on time rather
+			// than up to a Resync late.
+			wait = graceEnds
+		}
+		if err := s.waitForChange(ctx, rv, wait); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -142,9 +210,9 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	}
 }
 
-// waitForChange returns after a task event since rv, or Resync.
-func (s *Scheduler) waitForChange(ctx context.Context, rv string) error {
-	timer := time.NewTimer(s.opts.Resync)
+// waitForChange returns after a task event since rv, or after wait.
+func (s *Scheduler) waitForChange(ctx context.Context, rv string, wait time.Duration) error {
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	if rv == "" {
 		select {
@@ -190,68 +258,202 @@ func (s *Scheduler) waitForChange(ctx context.Context, rv string) error {
 	}
 }
 
-// pass binds every unbound task it can, and returns the resourceVersion
-// of the task list it read.
-func (s *Scheduler) pass(ctx context.Context) (string, error) {
+// pass binds every unbound task it can and fails over the tasks of nodes
+// lost for NodeGrace. It returns the resourceVersion of the task list it
+// read, and how long until the grace of a lost node with tasks still to
+// fail over ends (0: none pending).
+func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
+	listed := time.Now()
 	tasks, err := s.opts.Tasks.List(ctx, labels.Everything())
 	if err != nil {
-		return "", fmt.Errorf("list tasks: %w", err)
+		return "", 0, fmt.Errorf("list tasks: %w", err)
 	}
 	nodes, err := s.opts.Nodes.ListNodes(ctx)
 	if err != nil {
-		return "", fmt.Errorf("list nodes: %w", err)
+		return "", 0, fmt.Errorf("list nodes: %w", err)
 	}
+	now := time.Now()
+	lost := s.trackNodes(nodes.Items, now)
 	loads := newLoads(nodes.Items, tasks.Items)
+	var graceEnds time.Duration
+	unbound := map[types.UID]bool{}
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Spec.NodeName != "" && !(t.DeletionTimestamp != nil && loads[t.Spec.NodeName] == nil) {
-			continue
-		}
-		if t.DeletionTimestamp != nil {
-			// No node reconciles an unbound task, or one bound to a
-			// node that never registered (a mistyped spec.nodeName), so
-			// no node would ever release its finalizer: the scheduler
-			// does. Containers an earlier binding left are then orphans,
-			// which their node removes once the task is gone.
-			if err := s.finalize(ctx, t); err != nil {
-				s.opts.Logger.Warn("scheduler: finalize unbound task", "task", t.Name, "err", err)
+		switch node := t.Spec.NodeName; {
+		case node != "" && loads[node] == nil:
+			// Bound to a node that never registered (a mistyped
+			// spec.nodeName): no node reconciles it, so a deleted one
+			// is finalized here; a live one waits for its node.
+			if t.DeletionTimestamp != nil {
+				s.finalize(ctx, t, "bound to unregistered node "+node)
 			}
-			continue
+		case node != "":
+			since, isLost := lost[node]
+			if !isLost {
+				continue
+			}
+			switch failoverPlan(t, since, now, s.opts.NodeGrace) {
+			case failoverWait:
+				if d := since.Add(s.opts.NodeGrace).Sub(now); graceEnds == 0 || d < graceEnds {
+					graceEnds = d
+				}
+			case failoverRebind:
+				if err := s.rebind(ctx, t, loads); err != nil {
+					s.opts.Logger.Warn("scheduler: failover", "task", t.Name, "from", node, "err", err)
+				}
+			case failoverNodeLost:
+				if err := s.endRun(ctx, t, now); err != nil {
+					s.opts.Logger.Warn("scheduler: failover", "task", t.Name, "from", node, "err", err)
+				}
+			case failoverFinalize:
+				if s.finalize(ctx, t, "bound to lost node "+node) {
+					s.metrics.failover(kindFinalized)
+					s.opts.Logger.Info("scheduler: failover", "task", t.Name, "from", node, "to", "", "kind", kindFinalized)
+				}
+			}
+		case t.DeletionTimestamp != nil:
+			// No node reconciles an unbound task, so no node would
+			// ever release its finalizer: the scheduler does.
+			// Containers an earlier binding left are then orphans,
+			// which their node removes once the task is gone.
+			s.finalize(ctx, t, "unbound")
+		default:
+			unbound[t.UID] = true
+			if _, ok := s.unboundSince[t.UID]; !ok {
+				s.unboundSince[t.UID] = listed
+			}
+			node, reasons := pick(t, loads)
+			if node == "" {
+				s.metrics.attempt(resultUnschedulable)
+				s.opts.Logger.Info("scheduler: no node fits", "task", t.Name, "nodes", len(nodes.Items), "reasons", reasons)
+				continue
+			}
+			bound, err := s.bind(ctx, t, node)
+			switch {
+			case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+				// Changed or deleted since the list: the watch brings
+				// the next pass, which sees the fresh task.
+				s.metrics.attempt(resultConflict)
+				continue
+			case err != nil:
+				s.metrics.attempt(resultError)
+				return tasks.ResourceVersion, graceEnds, err
+			}
+			s.metrics.attempt(resultBound)
+			s.metrics.bound(s.unboundSince[t.UID], time.Now())
+			delete(s.unboundSince, t.UID)
+			loads[node].add(bound)
+			s.opts.Logger.Info("scheduler: bound", "task", t.Name, "node", node)
 		}
-		node, reasons := pick(t, loads)
-		if node == "" {
-			s.opts.Logger.Info("scheduler: no node fits", "task", t.Name, "nodes", len(nodes.Items), "reasons", reasons)
-			continue
-		}
-		bound, err := s.bind(ctx, t, node)
-		switch {
-		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
-			// Changed or deleted since the list: the watch brings the
-			// next pass, which sees the fresh task.
-			continue
-		case err != nil:
-			return tasks.ResourceVersion, err
-		}
-		loads[node].add(bound)
-		s.opts.Logger.Info("scheduler: bound", "task", t.Name, "node", node)
 	}
-	return tasks.ResourceVersion, nil
+	for uid := range s.unboundSince {
+		if !unbound[uid] {
+			delete(s.unboundSince, uid) // bound elsewhere, or deleted
+		}
+	}
+	return tasks.ResourceVersion, graceEnds, nil
 }
 
-// finalize releases the containers finalizer of a deleted unbound task,
-// under its resourceVersion: a task bound meanwhile is its node's to
-// finalize.
-func (s *Scheduler) finalize(ctx context.Context, t *v1.Task) error {
-	if !slices.Contains(t.Finalizers, v1.FinalizerContainers) {
+// trackNodes records when each node was first seen NotReady, forgets
+// those Ready again (a node back within its grace keeps its tasks, and a
+// later loss starts a new clock) or no longer listed, and returns a copy.
+func (s *Scheduler) trackNodes(nodes []v1.Node, now time.Time) map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	listed := make(map[string]bool, len(nodes))
+	for i := range nodes {
+		n := &nodes[i]
+		listed[n.Name] = true
+		_, known := s.lostSince[n.Name]
+		switch ready := v1.NodeIsReady(n); {
+		case ready && known:
+			delete(s.lostSince, n.Name)
+			s.opts.Logger.Info("scheduler: node Ready again", "node", n.Name)
+		case !ready && !known:
+			s.lostSince[n.Name] = now
+			s.opts.Logger.Info("scheduler: node NotReady", "node", n.Name, "failoverIn", s.opts.NodeGrace)
+		}
+	}
+	for name := range s.lostSince {
+		if !listed[name] {
+			delete(s.lostSince, name)
+		}
+	}
+	return maps.Clone(s.lostSince)
+}
+
+// rebind moves t off its lost node: to the node pick chooses among the
+// others, or unbound when none fits (then retried as any unbound task).
+// It is a compare-and-swap under the resourceVersion t was read at; the
+// spec change bumps the generation, so the new node starts a new run.
+func (s *Scheduler) rebind(ctx context.Context, t *v1.Task, loads map[string]*nodeLoad) error {
+	from := t.Spec.NodeName
+	to, reasons := pick(t, loads)
+	b := t.DeepCopy()
+	b.Spec.NodeName = to
+	out, err := s.opts.Tasks.Update(ctx, b)
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		// Changed meanwhile (re-bound by the user, deleted, a status
+		// write of its node): the next pass decides again, fresh.
+		s.metrics.attempt(resultConflict)
 		return nil
+	case err != nil:
+		s.metrics.attempt(resultError)
+		return fmt.Errorf("move task %q from lost node %s to %q: %w", t.Name, from, to, err)
+	}
+	if to == "" {
+		s.metrics.attempt(resultUnschedulable)
+		s.metrics.failover(kindUnbound)
+		s.opts.Logger.Info("scheduler: failover", "task", t.Name, "from", from, "to", "", "kind", kindUnbound, "reasons", reasons)
+		return nil
+	}
+	s.metrics.attempt(resultBound)
+	s.metrics.failover(kindRebound)
+	loads[to].add(out)
+	s.opts.Logger.Info("scheduler: failover", "task", t.Name, "from", from, "to", to, "kind", kindRebound, "generation", out.Generation)
+	return nil
+}
+
+// endRun writes t's run Failed with reason NodeLost, under the
+// resourceVersion t was read at, and leaves it bound to its lost node:
+// unbound, the scheduler would bind it again and it could run twice.
+func (s *Scheduler) endRun(ctx context.Context, t *v1.Task, now time.Time) error {
+	u := t.DeepCopy()
+	u.Status = nodeLostStatus(t, t.Spec.NodeName, s.opts.NodeGrace, now)
+	_, err := s.opts.Tasks.UpdateStatus(ctx, u)
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		return nil // decided again, fresh, by the next pass
+	case err != nil:
+		return fmt.Errorf("end run of task %q on lost node %s: %w", t.Name, t.Spec.NodeName, err)
+	}
+	s.metrics.failover(kindNodeLost)
+	s.opts.Logger.Info("scheduler: failover", "task", t.Name, "from", t.Spec.NodeName, "to", "", "kind", kindNodeLost)
+	return nil
+}
+
+// finalize releases the containers finalizer of a deleted task no live
+// node reconciles, under its resourceVersion: a task bound meanwhile (or
+// whose node came back and finalized it) is left to its node. It reports
+// whether it released the finalizer; a failure is logged, and the next
+// pass tries again.
+func (s *Scheduler) finalize(ctx context.Context, t *v1.Task, why string) bool {
+	if !hasContainersFinalizer(t) {
+		return false
 	}
 	u := t.DeepCopy()
 	u.Finalizers = slices.DeleteFunc(u.Finalizers, func(f string) bool { return f == v1.FinalizerContainers })
-	if _, err := s.opts.Tasks.Update(ctx, u); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("release finalizer of unbound task %q: %w", t.Name, err)
+	_, err := s.opts.Tasks.Update(ctx, u)
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		return false
+	case err != nil:
+		s.opts.Logger.Warn("scheduler: finalize", "task", t.Name, "why", why, "err", fmt.Errorf("release finalizer of task %q: %w", t.Name, err))
+		return false
 	}
-	s.opts.Logger.Info("scheduler: finalized unbound task", "task", t.Name)
-	return nil
+	s.opts.Logger.Info("scheduler: finalized", "task", t.Name, "why", why)
+	return true
 }
 
 // bind sets spec.nodeName under the task's resourceVersion as read: a

@@ -6,6 +6,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// ReasonNodeLost is the status reason of a run that ended because the node
+// it was bound to was lost (its lease expired and stayed expired past the
+// scheduler's node grace) while its restart policy forbids running it again
+// elsewhere: it may have run there, so it ends Failed rather than run twice.
+// The scheduler writes it (docs/cluster.md, Failover); the task's other
+// status reasons are the controller's, which sets them from what its
+// containers do.
+const ReasonNodeLost = "NodeLost"
+
 // ReasonForCode is the metav1.Status reason cubelet's API pairs with an HTTP
 // code, for error bodies that carry none (Cube's error shape, a proxy's
 // page). It is apimachinery's mapping plus the codes cubelet also answers

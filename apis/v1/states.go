@@ -20,12 +20,16 @@ var States = []State{Pending, Scheduled, Running, Completed, Failed}
 
 // stateTransitions is the seed's transition table, the one place it is
 // enforced. It governs one run; a new generation starts a new run from
-// Scheduled (see StartRun). Two rows differ from the book on purpose, both
+// Scheduled (see StartRun). Three rows differ from the book on purpose, all
 // documented in docs/api.md: Pending and Scheduled may go to Completed, since
 // a task can be stopped before its container ever ran (Cube's worker stops
-// such tasks too, without consulting the table).
+// such tasks too, without consulting the table); and Pending may go to
+// Failed, for a run the scheduler ends with ReasonNodeLost: a Pending status
+// does not prove the container never started (the controller skips the
+// transient status write after a create and start), so a lost node's
+// Pending job may have run and must end rather than wait or run again.
 var stateTransitions = map[State][]State{
-	Pending:   {Scheduled, Completed},
+	Pending:   {Scheduled, Completed, Failed},
 	Scheduled: {Scheduled, Running, Completed, Failed},
 	Running:   {Running, Completed, Failed, Scheduled},
 	Completed: {},
