@@ -23,6 +23,9 @@ func AddCommands(root *cobra.Command) {
 		newStopCommand(),
 		newStoreCommand(),
 		newTopCommand(),
+		newCordonCommand(),
+		newUncordonCommand(),
+		newDrainCommand(),
 	)
 }
 

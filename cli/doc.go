@@ -1,6 +1,7 @@
 // Package cli is cubelet's kubectl-like client: the apply, get, describe,
-// delete, logs and stop subcommands of the cubelet binary, and the small
-// HTTP client they share.
+// delete, logs and stop subcommands of the cubelet binary (and a
+// cluster's cordon, uncordon and drain), and the small HTTP client they
+// share.
 //
 // It talks to a cubelet server over HTTP only, through the v1 API documented
 // in docs/api.md, so it can do exactly what any other client can. It must
