@@ -104,7 +104,9 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	defer tasks.Close()
-	cluster, err := f.store.startCluster(ctx, tasks, logger)
+	reg := prometheus.NewRegistry() // before startCluster: the scheduler's metrics go here too
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cluster, err := f.store.startCluster(ctx, tasks, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -116,8 +118,6 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	defer docker.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	timedTasks := store.WithWriteMetrics(tasks, reg)
 	instance := tasks.InstanceID()
 	metrics := controller.NewMetrics(reg)

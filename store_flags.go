@@ -11,7 +11,9 @@ import (
 	"os"
 	goruntime "runtime"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -33,6 +35,7 @@ type storeFlags struct {
 	etcdPrefix    string
 	nodeName      string
 	nodeLabels    map[string]string
+	nodeGrace     time.Duration
 }
 
 func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
@@ -43,6 +46,7 @@ func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/cubelet/", "etcd key prefix of this cluster's objects; cubelets sharing tasks use the same one")
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "with --etcd-endpoints: labels of this node (k=v,...), matched by tasks' spec.nodeSelector")
 	fs.StringVar(&f.nodeName, "node-name", "", "with --etcd-endpoints: this cubelet's node name, its identity in the cluster, carried by its containers; unique per cubelet and kept across restarts (default: the hostname, lower-cased)")
+	fs.DurationVar(&f.nodeGrace, "node-grace", scheduler.DefaultNodeGrace, "with --etcd-endpoints: how long a node stays NotReady (its lease expired) before the scheduler's leader moves its tasks: restartable ones to other nodes, Never ones end Failed/NodeLost")
 }
 
 // taskStore is what serve needs of either backend.
@@ -155,11 +159,15 @@ type cluster struct {
 
 // startCluster registers this cubelet's node (labels from --node-labels,
 // capacity from the host) on a lease and starts the scheduler, which binds
-// only while it leads. On the embedded store it does nothing.
-func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, logger *slog.Logger) (*cluster, error) {
+// and fails over only while it leads; its metrics go to reg. On the
+// embedded store it does nothing.
+func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prometheus.Registerer, logger *slog.Logger) (*cluster, error) {
 	e, ok := tasks.(*store.Etcd)
 	if !ok {
 		return &cluster{stop: func() {}}, nil
+	}
+	if f.nodeGrace <= 0 {
+		return nil, fmt.Errorf("--node-grace %s: must be positive", f.nodeGrace)
 	}
 	if errs := metav1validation.ValidateLabels(f.nodeLabels, field.NewPath("--node-labels")); len(errs) > 0 {
 		return nil, errs.ToAggregate()
@@ -178,7 +186,8 @@ func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, logger *
 	}
 	sched := scheduler.New(scheduler.Options{
 		Client: e.Client(), Prefix: e.Prefix(), NodeName: e.InstanceID(),
-		Tasks: e, Nodes: e, Logger: logger.With("component", "scheduler"),
+		Tasks: e, Nodes: e, NodeGrace: f.nodeGrace, Registerer: reg,
+		Logger: logger.With("component", "scheduler"),
 	})
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})

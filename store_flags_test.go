@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/cubelet/cubelet/store"
 )
 
 func TestStoreFlags_EtcdOptions(t *testing.T) {
@@ -63,6 +65,15 @@ func TestStoreFlags_NodeLabelsWithoutEndpoints_Refused(t *testing.T) {
 	f := storeFlags{nodeLabels: map[string]string{"zone": "a"}}
 	_, err := f.open(context.Background(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "--node-labels need --etcd-endpoints") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestStoreFlags_NodeGraceNotPositive_Refused(t *testing.T) {
+	var e *store.Etcd // the check comes before any use of the store
+	f := storeFlags{}
+	_, err := f.startCluster(context.Background(), e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "--node-grace") {
 		t.Fatalf("err %v", err)
 	}
 }
