@@ -406,7 +406,10 @@ func (p *plan) decideRunning(o observation, v taskContainers, prev v1.State, sta
 		case state == v1.Completed && managerRestarts(task):
 			state, reason, message = v1.Failed, ReasonExited, exitMessage(c)+"; reported Failed for the Cube manager to restart, as Cube's worker does"
 		}
-		if runOver && state != prev {
+		if runOver && (state != prev || task.Status.Reason == v1.ReasonNodeLost) {
+			// A run the scheduler ended because its node was lost keeps
+			// NodeLost: the exit seen now is that of a copy that should
+			// no longer run (the fencing's stop, or its end unobserved).
 			return prev
 		}
 		// Within a finished run this still refreshes the reason: Docker

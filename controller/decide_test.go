@@ -504,3 +504,55 @@ func TestSpecHash_IgnoresPortNames(t *testing.T) {
 		t.Fatal("specHash changed its input")
 	}
 }
+
+// A Never job whose node was lost ends Failed/NodeLost, written by the
+// scheduler for the current generation (scheduler/failover.go). When that
+// node comes back it finds a finished run: whatever its containers show,
+// nothing starts again, a container still running is stopped, and the
+// NodeLost reason stays (a container the fencing stopped would otherwise
+// read as a plain Error exit).
+func TestDecide_NodeLostNeverJob_OnItsNodeBack_NeverStartsAgain(t *testing.T) {
+	nodeLost := func(t *v1.Task) {
+		t.Spec.RestartPolicy = v1.RestartNever
+		t.Spec.NodeName = testInstance
+		t.Status.State, t.Status.Reason, t.Status.Message = v1.Failed, v1.ReasonNodeLost, "node node-a lost"
+		t.Status.ContainerID = "c1.0"
+	}
+	cases := []struct {
+		name string
+		obs  observation
+		want string
+	}{
+		{"its container gone (a dead host): nothing made",
+			observe(newTestTask(nodeLost)),
+			"=> Failed/NodeLost restarts=0"},
+		{"its container still running (a partition, no fencing): stopped, not adopted",
+			observe(newTestTask(nodeLost), cur(0, runtime.StateRunning)),
+			"stop cubelet-node-a-web-uid-1-1.0 (run is Failed)\n=> Failed/NodeLost restarts=0"},
+		{"created, never started: not started",
+			observe(newTestTask(nodeLost), cur(0, runtime.StateCreated)),
+			"=> Failed/NodeLost restarts=0"},
+		{"exited 0 meanwhile: stays Failed/NodeLost",
+			observe(newTestTask(nodeLost), cur(0, runtime.StateExited)),
+			"=> Failed/NodeLost restarts=0"},
+		{"stopped by the fencing (exit 143): stays Failed/NodeLost, not Error",
+			observe(newTestTask(nodeLost), cur(0, runtime.StateExited, exitCode(143))),
+			"=> Failed/NodeLost restarts=0"},
+		{"a Pending job ended by the scheduler (its status lagged the generation), no container: nothing made",
+			observe(newTestTask(nodeLost, generation(2), func(t *v1.Task) { t.Status.ObservedGeneration = 2; t.Status.ContainerID = "" })),
+			"=> Failed/NodeLost restarts=0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := decide(onNode(c.obs, testInstance))
+			if got := p.String(); got != c.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, c.want)
+			}
+			for _, a := range p.actions {
+				if a.kind == actionCreate || a.kind == actionStart || a.kind == actionRestart {
+					t.Errorf("planned %s: a run that may have happened elsewhere must not run again", a)
+				}
+			}
+		})
+	}
+}
