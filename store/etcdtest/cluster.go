@@ -309,3 +309,9 @@ func newClient(endpoints []string) (*clientv3.Client, error) {
 	}
 	return c, nil
 }
+
+// Client returns a new client of this member alone, for the test to
+// close: reads with clientv3.WithSerializable() answer from its own data.
+func (m *Member) Client() (*clientv3.Client, error) {
+	return newClient([]string{m.clientURL})
+}
