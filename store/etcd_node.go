@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -21,6 +23,18 @@ import (
 // renewal. etcd's client renews at a third of the TTL.
 const DefaultNodeLeaseTTL = 5 * time.Second
 
+// NodeLeaseSafetyMargin is how long before its computed expiry a node
+// stops considering its lease held (NodeLease.Held). A keep-alive
+// response is timed when it arrives, but etcd's leader started the
+// renewed TTL when the request reached it: up to one round trip earlier.
+// So the lease may expire on the server before lastAck+TTL, by that round
+// trip plus this process's own lateness (a GC pause, a timer fired late,
+// a slow scheduler on a loaded host). 500 ms is far above a LAN round trip
+// and those delays, yet small against the 5 s TTL; being early only costs
+// a node that was about to renew anyway a needless fence, being late could
+// leave its containers running after the leader moved them.
+const NodeLeaseSafetyMargin = 500 * time.Millisecond
+
 // NodeRegistration is what a cubelet tells the cluster about itself.
 type NodeRegistration struct {
 	Labels   map[string]string
@@ -28,6 +42,9 @@ type NodeRegistration struct {
 	// TTL of the liveness lease; default DefaultNodeLeaseTTL, at least 2s
 	// (etcd's minimum lease is a few seconds anyway).
 	TTL time.Duration
+	// Metrics, when set, receives cubelet_node_lease_renewals_total,
+	// cubelet_node_lease_failures_total{reason} and cubelet_node_lease_held.
+	Metrics prometheus.Registerer
 }
 
 // A node is two keys under the prefix:
@@ -50,12 +67,112 @@ func (e *Etcd) Client() *clientv3.Client { return e.client }
 func (e *Etcd) Prefix() string { return e.opts.Prefix }
 
 // NodeLease keeps this cubelet's node registered; Stop ends it.
+//
+// It also tells whether this node may still consider its lease held
+// (Held), which fencing acts on: etcd's leader decides when a lease
+// expires, and a node cut off from etcd learns nothing, so it keeps its
+// own count from the last renewal it saw acknowledged.
 type NodeLease struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	metrics *leaseMetrics
 
 	mu    sync.Mutex
 	lease clientv3.LeaseID
+	// deadline is lastAck + TTL − NodeLeaseSafetyMargin of the current
+	// lease: Held is false from then on until the next acknowledgement.
+	deadline time.Time
+	held     bool
+	stopped  bool
+	// changed is closed, and replaced, whenever held changes.
+	changed chan struct{}
+	// expiry fires at deadline even when no keep-alive response ever
+	// arrives again (etcd unreachable: the client's channel just stays
+	// silent until its own, later, timeout).
+	expiry *time.Timer
+}
+
+// Held reports whether this node may consider its lease held: true from
+// a registration until lastAck + TTL − NodeLeaseSafetyMargin, where
+// lastAck is when the last keep-alive response arrived and TTL the one
+// it granted; true again once a renewal (or a new registration after the
+// lease was lost) is acknowledged. False after Stop.
+func (l *NodeLease) Held() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held
+}
+
+// Changed returns a channel closed at the next change of Held. Read it
+// before Held, then wait on it, and no change is missed:
+//
+//	for {
+//		changed := lease.Changed()
+//		act(lease.Held())
+//		<-changed
+//	}
+func (l *NodeLease) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// ack records lease id acknowledged at at for ttl: a grant (timed when it
+// was sent, before etcd could start the TTL) or a keep-alive response
+// (timed when it arrived; NodeLeaseSafetyMargin covers the difference).
+func (l *NodeLease) ack(id clientv3.LeaseID, at time.Time, ttl time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped || id != l.lease {
+		return
+	}
+	l.deadline = at.Add(ttl - NodeLeaseSafetyMargin)
+	l.expiry.Reset(time.Until(l.deadline))
+	l.setHeld(true)
+}
+
+// expire runs at the deadline. A renewal may have moved the deadline
+// meanwhile (the timer fired as it was reset): then it waits again.
+func (l *NodeLease) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	if left := time.Until(l.deadline); left > 0 {
+		l.expiry.Reset(left)
+		return
+	}
+	if l.held {
+		l.metrics.failure("lost")
+	}
+	l.setHeld(false)
+}
+
+// lost marks the lease gone at once: etcd closed its keep-alive (revoked,
+// expired, or the client gave up on it).
+func (l *NodeLease) lost() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		l.metrics.failure("lost")
+	}
+	l.deadline = time.Time{}
+	l.setHeld(false)
+}
+
+// setHeld must be called with mu held.
+func (l *NodeLease) setHeld(held bool) {
+	if l.stopped {
+		held = false
+	}
+	if held == l.held {
+		return
+	}
+	l.held = held
+	l.metrics.setHeld(held)
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // RegisterNode writes this cubelet's Node and its liveness key on a new
@@ -74,12 +191,16 @@ func (e *Etcd) RegisterNode(ctx context.Context, reg NodeRegistration) (*NodeLea
 	// runCtx carries the keep-alive: it outlives the caller's ctx only
 	// until the watcher below sees ctx end and calls Stop.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	id, alive, err := e.registerOnce(ctx, runCtx, reg)
+	metrics := newLeaseMetrics(reg.Metrics)
+	granted, alive, err := e.registerOnce(ctx, runCtx, reg)
 	if err != nil {
+		metrics.failure("registration")
 		cancel()
 		return nil, err
 	}
-	l := &NodeLease{cancel: cancel, done: make(chan struct{}), lease: id}
+	l := &NodeLease{cancel: cancel, done: make(chan struct{}), metrics: metrics, lease: granted.id, changed: make(chan struct{})}
+	l.expiry = time.AfterFunc(time.Hour, l.expire)
+	l.ack(granted.id, granted.at, granted.ttl)
 	go l.run(runCtx, e, reg, alive)
 	go func() {
 		select {
@@ -92,7 +213,7 @@ func (e *Etcd) RegisterNode(ctx context.Context, reg NodeRegistration) (*NodeLea
 }
 
 // Stop stops renewing and revokes the lease, so the node shows NotReady
-// at once rather than a TTL later.
+// at once rather than a TTL later. Held is false from then on.
 func (l *NodeLease) Stop() {
 	l.cancel()
 	<-l.done
@@ -100,9 +221,18 @@ func (l *NodeLease) Stop() {
 
 func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, alive <-chan *clientv3.LeaseKeepAliveResponse) {
 	defer close(l.done)
+	defer func() {
+		l.mu.Lock()
+		l.stopped = true
+		l.expiry.Stop()
+		l.setHeld(false)
+		l.mu.Unlock()
+	}()
 	for {
-		for range alive {
-			// Each response is one renewal; nothing to do but drain.
+		for resp := range alive {
+			// Each response is one renewal, timed as it arrives.
+			l.metrics.renewals.Inc()
+			l.ack(resp.ID, time.Now(), time.Duration(resp.TTL)*time.Second)
 		}
 		// The channel closed: Stop, or the lease is gone.
 		if ctx.Err() != nil {
@@ -114,6 +244,7 @@ func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, aliv
 			cancel()
 			return
 		}
+		l.lost()
 		e.opts.Logger.Warn("node lease lost; registering again", "node", e.opts.NodeName)
 		retry := time.NewTimer(0)
 		for {
@@ -123,30 +254,43 @@ func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, aliv
 				return
 			case <-retry.C:
 			}
-			id, ch, err := e.registerOnce(ctx, ctx, reg)
+			granted, ch, err := e.registerOnce(ctx, ctx, reg)
 			if err == nil {
 				l.mu.Lock()
-				l.lease = id
+				l.lease = granted.id
 				l.mu.Unlock()
+				l.ack(granted.id, granted.at, granted.ttl)
 				alive = ch
+				e.opts.Logger.Info("node registered again on a new lease", "node", e.opts.NodeName)
 				break
 			}
+			l.metrics.failure("registration")
 			e.opts.Logger.Warn("node registration failed", "node", e.opts.NodeName, "err", err)
 			retry.Reset(time.Second)
 		}
 	}
 }
 
+// grantedLease is a lease as registerOnce granted it: at is when the grant
+// was sent, which is no later than when etcd started its TTL.
+type grantedLease struct {
+	id  clientv3.LeaseID
+	at  time.Time
+	ttl time.Duration
+}
+
 // registerOnce grants a lease, writes the Node and its liveness key in one
 // transaction, and starts the client's keep-alive of the lease.
-func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) (clientv3.LeaseID, <-chan *clientv3.LeaseKeepAliveResponse, error) {
+func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) (grantedLease, <-chan *clientv3.LeaseKeepAliveResponse, error) {
 	name := e.opts.NodeName
 	opCtx, cancel := context.WithTimeout(ctx, e.opts.DialTimeout)
 	defer cancel()
+	sent := time.Now()
 	grant, err := e.client.Grant(opCtx, int64(reg.TTL/time.Second))
 	if err != nil {
-		return 0, nil, fmt.Errorf("register node %q: grant lease: %w", name, err)
+		return grantedLease{}, nil, fmt.Errorf("register node %q: grant lease: %w", name, err)
 	}
+	granted := grantedLease{id: grant.ID, at: sent, ttl: time.Duration(grant.TTL) * time.Second}
 	now := metav1.NewTime(e.opts.Now().UTC().Truncate(time.Second))
 	node := v1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNode},
@@ -164,26 +308,26 @@ func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) 
 		node.CreationTimestamp = old.CreationTimestamp
 		node.Spec = old.Spec
 	} else if !apierrors.IsNotFound(err) {
-		return 0, nil, fmt.Errorf("register node %q: %w", name, err)
+		return grantedLease{}, nil, fmt.Errorf("register node %q: %w", name, err)
 	}
 	node.Status.Conditions = nil
 	value, err := json.Marshal(&node)
 	if err != nil {
-		return 0, nil, fmt.Errorf("register node %q: %w", name, err)
+		return grantedLease{}, nil, fmt.Errorf("register node %q: %w", name, err)
 	}
 	if _, err := e.client.Txn(opCtx).Then(
 		clientv3.OpPut(e.nodeKey(name), string(value)),
 		clientv3.OpPut(e.leaseKey(name), node.Status.LeaseID, clientv3.WithLease(grant.ID)),
 	).Commit(); err != nil {
-		return 0, nil, fmt.Errorf("register node %q: write: %w", name, err)
+		return grantedLease{}, nil, fmt.Errorf("register node %q: write: %w", name, err)
 	}
 	// KeepAlive's context must outlive this call: the lease lives as long
 	// as the registration, which RegisterNode's goroutine owns.
 	alive, err := e.client.KeepAlive(keepCtx, grant.ID)
 	if err != nil {
-		return 0, nil, fmt.Errorf("register node %q: keep lease alive: %w", name, err)
+		return grantedLease{}, nil, fmt.Errorf("register node %q: keep lease alive: %w", name, err)
 	}
-	return grant.ID, alive, nil
+	return granted, alive, nil
 }
 
 // ListNodes reads every Node and its liveness at one revision, sorted by
@@ -296,4 +440,63 @@ func setNodeReady(n *v1.Node, live bool) {
 		c.LastTransitionTime = *n.Status.RegisteredTime
 	}
 	n.Status.Conditions = []metav1.Condition{c}
+}
+
+// leaseMetrics are the node lease's metrics. They always exist; without
+// a registerer they are just not exported.
+type leaseMetrics struct {
+	renewals prometheus.Counter
+	failures *prometheus.CounterVec
+	held     prometheus.Gauge
+}
+
+// newLeaseMetrics creates the lease's metrics and registers them with reg
+// when it is not nil. A registerer that has them already (a node that
+// registers again in the same process) keeps counting in the same ones.
+func newLeaseMetrics(reg prometheus.Registerer) *leaseMetrics {
+	m := &leaseMetrics{
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "cubelet", Name: "node_lease_renewals_total",
+			Help: "Keep-alive responses of this node's etcd lease: each one is a renewal etcd acknowledged.",
+		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "cubelet", Name: "node_lease_failures_total",
+			Help: "Node lease failures, by reason: lost (no longer held: expired by this node's count, or closed by etcd) or registration (a registration on a new lease failed).",
+		}, []string{"reason"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "cubelet", Name: "node_lease_held",
+			Help: "1 while this node may consider its lease held (fencing acts when it is 0), else 0.",
+		}),
+	}
+	if reg != nil {
+		m.renewals = registerOrExisting(reg, m.renewals)
+		m.failures = registerOrExisting(reg, m.failures)
+		m.held = registerOrExisting(reg, m.held)
+	}
+	return m
+}
+
+func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("register node lease metrics: %v", err))
+	}
+	return c
+}
+
+func (m *leaseMetrics) failure(reason string) {
+	m.failures.WithLabelValues(reason).Inc()
+}
+
+func (m *leaseMetrics) setHeld(held bool) {
+	v := 0.0
+	if held {
+		v = 1
+	}
+	m.held.Set(v)
 }

@@ -6,10 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 func waitReady(t *testing.T, e *Etcd, name string, want bool, within time.Duration) {
@@ -128,5 +131,121 @@ func TestEtcd_NodeLease_LostLeaseRegistersAgain(t *testing.T) {
 			t.Fatal("no new lease 5s after the first was revoked")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A node's lease is Held while it is renewed; Held turns false within the
+// TTL after etcd stops answering (SIGSTOP: connections stay open, nothing
+// answers), on the node's own count, without any keep-alive response; and
+// true again on a new lease once etcd answers again. The metrics follow.
+func TestEtcd_NodeLease_HeldUntilTTLMinusMarginAfterEtcdStopsAnswering(t *testing.T) {
+	binary := etcdtest.Binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := etcdtest.Start(ctx, binary)
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(srv.Stop) // after the store's Close, registered below
+	e := openTestEtcd(t, EtcdOptions{Endpoints: []string{srv.Endpoint()}, NodeName: "node-a", DialTimeout: 3 * time.Second})
+	reg := prometheus.NewRegistry()
+	const ttl = 2 * time.Second
+	l, err := e.RegisterNode(ctx, NodeRegistration{TTL: ttl, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	if !l.Held() || testutil.ToFloat64(l.metrics.held) != 1 {
+		t.Fatalf("just registered: Held %v, cubelet_node_lease_held %v; want true, 1", l.Held(), testutil.ToFloat64(l.metrics.held))
+	}
+
+	// Renewed past the TTL: Held throughout. (This waits on purpose: what
+	// is tested is that time passing does not end it.)
+	for end := time.Now().Add(ttl + time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !l.Held() {
+			t.Fatal("lease not held while etcd renews it")
+		}
+	}
+	if n := testutil.ToFloat64(l.metrics.renewals); n < 2 {
+		t.Errorf("cubelet_node_lease_renewals_total = %v after %s, want at least 2", n, ttl+time.Second)
+	}
+	l.mu.Lock()
+	first := l.lease
+	l.mu.Unlock()
+
+	changed := l.Changed()
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	defer func() { _ = srv.Resume() }() // a failed test must not leave etcd stopped
+	// lastAck is before the pause, so Held ends by paused+TTL−margin.
+	select {
+	case <-changed:
+	case <-time.After(ttl):
+		t.Fatalf("lease still held %s after etcd stopped answering (TTL %s)", time.Since(paused), ttl)
+	}
+	if l.Held() {
+		t.Fatal("Changed fired, Held still true")
+	}
+	t.Logf("not held %s after etcd stopped answering (TTL %s, margin %s)", time.Since(paused).Round(time.Millisecond), ttl, NodeLeaseSafetyMargin)
+	if got := testutil.ToFloat64(l.metrics.held); got != 0 {
+		t.Errorf("cubelet_node_lease_held = %v, want 0", got)
+	}
+	if got := testutil.ToFloat64(l.metrics.failures.WithLabelValues("lost")); got != 1 {
+		t.Errorf(`cubelet_node_lease_failures_total{reason="lost"} = %v, want 1`, got)
+	}
+
+	// Keep etcd stopped until the client gives the lease up (its own
+	// timeout, a TTL without answer), so the lease comes back as a new one.
+	deadline := time.Now().Add(3 * ttl)
+	for {
+		l.mu.Lock()
+		gaveUp := l.deadline.IsZero()
+		l.mu.Unlock()
+		if gaveUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the keep-alive never ended while etcd was stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	changed = l.Changed()
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("lease not held again 15s after etcd answers again")
+	}
+	l.mu.Lock()
+	second := l.lease
+	l.mu.Unlock()
+	if !l.Held() || second == first {
+		t.Fatalf("after resume: Held %v, lease %x (was %x); want held on a new lease", l.Held(), second, first)
+	}
+	waitReady(t, e, "node-a", true, 5*time.Second)
+	if got := testutil.ToFloat64(l.metrics.held); got != 1 {
+		t.Errorf("cubelet_node_lease_held = %v after re-registering, want 1", got)
+	}
+	names := map[string]bool{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, want := range []string{"cubelet_node_lease_renewals_total", "cubelet_node_lease_failures_total", "cubelet_node_lease_held"} {
+		if !names[want] {
+			t.Errorf("metric %s not registered (have %v)", want, names)
+		}
+	}
+
+	l.Stop()
+	if l.Held() {
+		t.Error("Held after Stop")
 	}
 }
