@@ -306,6 +306,34 @@ func TestScheduler_NodeLost_FailsOverAfterTheGrace(t *testing.T) {
 		}
 	}
 
+	// Writes under a resourceVersion read before the failover change
+	// nothing: the compare-and-swap answers 409, counted as a conflict.
+	conflicts := testutil.ToFloat64(s.metrics.attempts.WithLabelValues(resultConflict))
+	stale := map[string]*v1.Task{}
+	for i := range before.Items {
+		stale[before.Items[i].Name] = &before.Items[i]
+	}
+	nodes, err := a.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alwaysNow, neverNow := get("always"), get("never-running")
+	if err := s.rebind(ctx, stale["always"], newLoads(nodes.Items, nil)); err != nil {
+		t.Errorf("stale rebind: %v", err)
+	}
+	if err := s.endRun(ctx, stale["never-running"], time.Now()); err != nil {
+		t.Errorf("stale NodeLost write: %v", err)
+	}
+	if got := testutil.ToFloat64(s.metrics.attempts.WithLabelValues(resultConflict)); got != conflicts+1 {
+		t.Errorf("attempts{result=conflict} = %v, want %v", got, conflicts+1)
+	}
+	if tk := get("always"); tk.ResourceVersion != alwaysNow.ResourceVersion {
+		t.Errorf("a stale rebind changed always: node %q generation %d", tk.Spec.NodeName, tk.Generation)
+	}
+	if tk := get("never-running"); tk.ResourceVersion != neverNow.ResourceVersion {
+		t.Errorf("a stale NodeLost write changed never-running")
+	}
+
 	// node-b back: the clock is reset, and the task only it fits goes
 	// back to it, once.
 	lb, err = b.RegisterNode(ctx, regB)
@@ -327,5 +355,41 @@ func TestScheduler_NodeLost_FailsOverAfterTheGrace(t *testing.T) {
 	}
 	if testutil.ToFloat64(s.metrics.attempts.WithLabelValues(resultBound)) < 3 {
 		t.Errorf("attempts{result=bound} = %v, want at least 3", testutil.ToFloat64(s.metrics.attempts.WithLabelValues(resultBound)))
+	}
+}
+
+// The leader's clock per node: set when first seen NotReady, kept while
+// NotReady, forgotten when Ready again (a later loss starts anew) or when
+// the node is no longer listed.
+func TestScheduler_TrackNodes_ReadyAgainResetsTheClock(t *testing.T) {
+	s := New(Options{})
+	t0 := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	up, down := node("b", true, "1", "1Gi", nil), node("b", false, "1", "1Gi", nil)
+	other := node("c", false, "1", "1Gi", nil)
+	steps := []struct {
+		nodes []v1.Node
+		at    time.Time
+		want  time.Time // zero: not lost
+	}{
+		{[]v1.Node{up}, t0, time.Time{}},
+		{[]v1.Node{down}, t0.Add(time.Second), t0.Add(time.Second)},
+		{[]v1.Node{down}, t0.Add(2 * time.Second), t0.Add(time.Second)},
+		{[]v1.Node{up}, t0.Add(3 * time.Second), time.Time{}},
+		{[]v1.Node{down, other}, t0.Add(4 * time.Second), t0.Add(4 * time.Second)},
+		{[]v1.Node{other}, t0.Add(5 * time.Second), time.Time{}},
+	}
+	for i, st := range steps {
+		lost := s.trackNodes(st.nodes, st.at)
+		got, ok := s.nodeLostSince("b")
+		if ok != !st.want.IsZero() || !got.Equal(st.want) || !lost["b"].Equal(st.want) {
+			t.Errorf("step %d: lost since %v (%v), returned %v; want %v", i, got, ok, lost["b"], st.want)
+		}
+	}
+	if _, ok := s.nodeLostSince("c"); !ok {
+		t.Error("c, NotReady and listed, not tracked")
+	}
+	s.forget()
+	if _, ok := s.nodeLostSince("c"); ok {
+		t.Error("forget (a leadership change) kept a clock")
 	}
 }
