@@ -66,9 +66,9 @@ type Options struct {
 }
 
 // DefaultNodeGrace is the default Options.NodeGrace. With the node lease
-// of 5 s and the 1 s resync, a dead node's tasks are re-bound 5 to 8 s
-// after its last renewal (docs/cluster.md, Failover): inside the 10 s the
-// issue asks for, and long enough to ride out one lost renewal.
+// of 5 s and the 1 s resync, a dead node's tasks are re-bound 5.4 to 8 s
+// after its death (docs/cluster.md, Failover): inside the 10 s the issue
+// asks for, with room for the new node to start the containers.
 const DefaultNodeGrace = 2 * time.Second
 
 // Scheduler binds unbound tasks while it leads.
