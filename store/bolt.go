@@ -89,8 +89,33 @@ func Open(path string, opts Options) (*Bolt, error) {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	b.hub.readLatest = b.readLatest
 	go b.write()
 	return b, nil
+}
+
+// readLatest fills in the data of evs' latest events from the tasks'
+// current records, in one read transaction (see event.latest).
+func (b *Bolt) readLatest(evs []event) error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		tasks := tx.Bucket([]byte(tasksBucket))
+		for i := range evs {
+			if !evs[i].latest {
+				continue
+			}
+			key := []byte(evs[i].name)
+			value := tasks.Get(key)
+			if value == nil {
+				return fmt.Errorf("replay task %q at revision %d: no record", evs[i].name, evs[i].rev)
+			}
+			payload, err := unseal(tx, tasksBucket, key, value)
+			if err != nil {
+				return err
+			}
+			evs[i].data = append([]byte(nil), payload...)
+		}
+		return nil
+	})
 }
 
 // InstanceID is the store's identity: a UUID created with the store file

@@ -90,14 +90,19 @@ func decodeTask(data []byte) (*v1.Task, error) {
 	return t, nil
 }
 
-// readTask checks and decodes the task stored under key. A task whose
-// checksum holds but whose name differs from its key is damage too (a
-// value written under the wrong key cannot happen otherwise).
+// readTask checks and decodes the task stored under key.
 func readTask(tx *bolt.Tx, key, value []byte) (*v1.Task, error) {
 	payload, err := unseal(tx, tasksBucket, key, value)
 	if err != nil {
 		return nil, err
 	}
+	return decodeRecord(tx, key, payload)
+}
+
+// decodeRecord decodes the checked payload stored under key. A task whose
+// checksum holds but whose name differs from its key is damage too (a
+// value written under the wrong key cannot happen otherwise).
+func decodeRecord(tx *bolt.Tx, key, payload []byte) (*v1.Task, error) {
 	t, err := decodeTask(payload)
 	if err != nil {
 		return nil, corruptValue(tx, tasksBucket, key, err)
@@ -110,11 +115,23 @@ func readTask(tx *bolt.Tx, key, value []byte) (*v1.Task, error) {
 
 // getTask returns the stored task named name, or nil when there is none.
 func getTask(tx *bolt.Tx, name string) (*v1.Task, error) {
-	data := tx.Bucket([]byte(tasksBucket)).Get([]byte(name))
-	if data == nil {
-		return nil, nil
+	t, _, err := getRecord(tx, name)
+	return t, err
+}
+
+// getRecord is getTask that also returns the record's checked payload,
+// memory of the transaction.
+func getRecord(tx *bolt.Tx, name string) (*v1.Task, []byte, error) {
+	value := tx.Bucket([]byte(tasksBucket)).Get([]byte(name))
+	if value == nil {
+		return nil, nil, nil
 	}
-	return readTask(tx, []byte(name), data)
+	payload, err := unseal(tx, tasksBucket, []byte(name), value)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := decodeRecord(tx, []byte(name), payload)
+	return t, payload, err
 }
 
 // putTask stores the task JSON data under name, sealed.

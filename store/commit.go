@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -98,7 +99,7 @@ func (b *Bolt) commit(batch []*writeRequest) {
 		}
 		tasks := tx.Bucket([]byte(tasksBucket))
 		for i, req := range batch {
-			out, prevLabels, err := apply(tx, req, rev+1, now)
+			out, prev, err := apply(tx, req, rev+1, now)
 			if err != nil {
 				replies[i].err = err
 				continue
@@ -107,15 +108,21 @@ func (b *Bolt) commit(batch []*writeRequest) {
 			if out.event == "" {
 				continue
 			}
+			if prev.data != nil {
+				// Before the record is overwritten: the window's event
+				// of the previous write may still read it from here.
+				b.hub.retain(prev.rev, prev.data)
+			}
 			if err := storeOutcome(tasks, req.name, out); err != nil {
 				return fmt.Errorf("%s task %q: %w", req.op, req.name, err)
 			}
 			rev++
-			events = append(events, event{typ: out.event, obj: out.obj, data: out.data, prevLabels: prevLabels, rev: rev})
+			events = append(events, event{typ: out.event, name: req.name, obj: out.obj, data: out.data, prevLabels: prev.labels, rev: rev})
 		}
 		if len(events) == 0 {
 			return errNothingWritten
 		}
+		markLatest(events)
 		return writeRevision(tx, rev)
 	})
 	switch {
@@ -135,27 +142,57 @@ func (b *Bolt) commit(batch []*writeRequest) {
 	}
 }
 
+// prior is what a write replaced: the task's labels (for selecting
+// watchers), and its record and the revision that wrote it (for the watch
+// window), nil and 0 when there was no task.
+type prior struct {
+	labels map[string]string
+	data   []byte // memory of the transaction
+	rev    int64
+}
+
 // apply runs one request's mutation against the task it names, as the
-// transaction sees it (including earlier writes of the same batch). It
-// also returns the task's labels before the write, for selecting
-// watchers.
-func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, map[string]string, error) {
+// transaction sees it (including earlier writes of the same batch), and
+// returns what the write replaced.
+func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, prior, error) {
 	if err := req.ctx.Err(); err != nil {
-		return outcome{}, nil, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
+		return outcome{}, prior{}, fmt.Errorf("%s task %q: %w", req.op, req.name, err)
 	}
 	// bolt would refuse such a key at Put, failing the whole batch.
 	if req.name == "" || len(req.name) > bolt.MaxKeySize {
-		return outcome{}, nil, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
+		return outcome{}, prior{}, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
 	}
-	stored, err := getTask(tx, req.name)
+	stored, data, err := getRecord(tx, req.name)
 	if err != nil {
-		return outcome{}, nil, fmt.Errorf("%s: %w", req.op, err)
+		return outcome{}, prior{}, fmt.Errorf("%s: %w", req.op, err)
+	}
+	var prev prior
+	if stored != nil {
+		// Read before the mutation, which may reuse stored.
+		rev, _ := strconv.ParseInt(stored.ResourceVersion, 10, 64)
+		prev = prior{labels: stored.Labels, data: data, rev: rev}
 	}
 	out, err := req.mutate(stored, next, now)
 	if err != nil || stored == nil {
-		return out, nil, err
+		return out, prior{}, err
 	}
-	return out, stored.Labels, nil
+	return out, prev, nil
+}
+
+// markLatest marks the events of one commit that are the last write of
+// their task (see event.latest): all but a DELETED one and one whose task
+// the same commit wrote again.
+func markLatest(events []event) {
+	if len(events) == 1 {
+		events[0].latest = events[0].typ != watch.Deleted
+		return
+	}
+	later := make(map[string]bool, len(events))
+	for i := len(events) - 1; i >= 0; i-- {
+		e := &events[i]
+		e.latest = e.typ != watch.Deleted && !later[e.name]
+		later[e.name] = true
+	}
 }
 
 func storeOutcome(tasks *bolt.Bucket, name string, out outcome) error {

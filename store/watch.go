@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,12 +16,17 @@ import (
 // The writer publishes each batch under mu after its commit, so watchers
 // see events in strictly increasing revision order.
 type hub struct {
-	mu       sync.Mutex
-	window   *window
-	watchers map[*watcher]struct{}
-	buffer   int
-	closed   bool
-	running  sync.WaitGroup // one per watcher goroutine
+	mu     sync.Mutex
+	window *window
+	// readLatest fills in the data of the latest events among evs from
+	// the store's current records (see event.latest). It is called with
+	// mu held, which keeps the writer from retaining (and so from
+	// committing) a newer write of those tasks meanwhile.
+	readLatest func(evs []event) error
+	watchers   map[*watcher]struct{}
+	buffer     int
+	closed     bool
+	running    sync.WaitGroup // one per watcher goroutine
 }
 
 func newHub(windowSize int, windowBytes int64, buffer int, rev int64) *hub {
@@ -50,6 +56,17 @@ func (h *hub) publish(evs []event) {
 	}
 }
 
+// retain hands the window the stored bytes of the task last written at
+// rev, which the writer is about to overwrite or delete: data is memory of
+// the write transaction, copied only when the window still needs it.
+func (h *hub) retain(rev int64, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.window.needs(rev) {
+		h.window.retain(rev, append([]byte(nil), data...))
+	}
+}
+
 // register starts a watcher that sends initial, then every event with a
 // revision greater than after: those still in the window, then live ones,
 // as f presents them. It fails with 410 Expired when events after after
@@ -64,6 +81,14 @@ func (h *hub) register(ctx context.Context, after int64, initial []event, f filt
 	replay, ok := h.window.since(after)
 	if !ok {
 		return nil, tooOld(after, h.window.oldest())
+	}
+	for _, e := range replay {
+		if e.latest {
+			if err := h.readLatest(replay); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	w := &watcher{
 		hub:         h,
@@ -252,6 +277,11 @@ func (f filter) present(e event) (watch.Event, bool, error) {
 		var err error
 		if obj, err = decodeTask(e.data); err != nil {
 			return watch.Event{}, false, err
+		}
+		if e.latest && obj.ResourceVersion != formatRevision(e.rev) {
+			// hub.register's locking makes this impossible; never send
+			// another revision's object under this one.
+			return watch.Event{}, false, fmt.Errorf("replay of task %q at revision %d read the record of revision %s", e.name, e.rev, obj.ResourceVersion)
 		}
 	}
 	if f.selector == nil || f.selector.Empty() {

@@ -403,3 +403,81 @@ func TestWatchWindow_LargeObjectUpdates_StayWithinBytes(t *testing.T) {
 	}
 	t.Logf("window: %d events, %d bytes", n, bytes)
 }
+
+// The window keeps no bytes for an event that is still its task's last
+// write: a replay reads that from the store. A later write hands the
+// window the record it replaces, so older revisions replay as they were.
+func TestWatch_ReplayOfLatestEvents_ReadsStoreAndKeepsOlderRevisions(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	ctx := context.Background()
+	a := mustCreate(t, b, newTask("a"))
+	a.Status.State = v1.Scheduled
+	a, err := b.UpdateStatus(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Status.State = v1.Running
+	if _, err := b.UpdateStatus(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, b, newTask("b"))
+
+	b.hub.mu.Lock()
+	held := map[int64]bool{}
+	for i := 0; i < b.hub.window.n; i++ {
+		e := b.hub.window.buf[(b.hub.window.head+i)%len(b.hub.window.buf)]
+		held[e.rev] = e.data != nil || e.obj != nil
+	}
+	b.hub.mu.Unlock()
+	if want := map[int64]bool{1: true, 2: true, 3: false, 4: false}; !reflect.DeepEqual(held, want) {
+		t.Errorf("events holding their own copy %v, want %v (only those overwritten since)", held, want)
+	}
+
+	w, err := b.Watch(ctx, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	w, err = b.Watch(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for _, want := range []struct {
+		typ   watch.EventType
+		name  string
+		rv    string
+		state v1.State
+	}{
+		{watch.Modified, "a", "2", v1.Scheduled},
+		{watch.Modified, "a", "3", v1.Running},
+		{watch.Added, "b", "4", v1.Pending},
+	} {
+		ev := nextEvent(t, w)
+		got := ev.Object.(*v1.Task)
+		if ev.Type != want.typ || got.Name != want.name || got.ResourceVersion != want.rv || got.Status.State != want.state {
+			t.Errorf("event %s %s rv %s %s, want %s %s rv %s %s", ev.Type, got.Name, got.ResourceVersion, got.Status.State,
+				want.typ, want.name, want.rv, want.state)
+		}
+	}
+	expectNoEvent(t, w)
+}
+
+// Two writes of one task in one commit: the first is not the latest, so
+// the window keeps its bytes.
+func TestMarkLatest_SameTaskTwiceInOneCommit(t *testing.T) {
+	evs := []event{
+		{typ: watch.Modified, name: "a", rev: 1},
+		{typ: watch.Modified, name: "b", rev: 2},
+		{typ: watch.Modified, name: "a", rev: 3},
+		{typ: watch.Deleted, name: "c", rev: 4},
+	}
+	markLatest(evs)
+	var got []bool
+	for _, e := range evs {
+		got = append(got, e.latest)
+	}
+	if want := []bool{false, true, true, false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("latest %v, want %v", got, want)
+	}
+}
