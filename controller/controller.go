@@ -44,6 +44,11 @@ type Options struct {
 	// it then reconciles only tasks whose spec.nodeName is this name.
 	// Empty is a single host, where every task is this cubelet's.
 	NodeName string
+	// NodeLease is this node's lease in a cluster: while it is not held
+	// the node is fenced (fence.go): it starts nothing, writes no status
+	// and stops its running containers. Nil (a single host, or fencing
+	// turned off) is a lease always held.
+	NodeLease NodeLease
 }
 
 func (o *Options) setDefaults() {
@@ -91,6 +96,7 @@ type Controller struct {
 	crashes      *crashTracker
 	puller       *imagePuller
 	prober       *prober
+	fence        *fence
 
 	// syncHandler reconciles one task; a field so tests can drive one
 	// sync directly, as sample-controller's tests do.
@@ -119,6 +125,7 @@ func New(store TaskStore, rt Runtime, tasks cache.SharedIndexInformer, container
 		expectations:     newExpectations(opts.ExpectationTimeout),
 		crashes:          newCrashTracker(),
 		puller:           newImagePuller(rt),
+		fence:            newFence(opts.NodeLease),
 		synced:           make(chan struct{}),
 		stopping:         make(chan struct{}),
 	}
@@ -178,6 +185,18 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.prober.stopAll()
 
 	c.log.Info("starting controller", "instance", c.instance, "workers", workers)
+	// The fence follows the lease from the start, caches synced or not:
+	// it reads the engine, not the caches, to stop containers.
+	fenceDone := make(chan struct{})
+	fenceCtx, stopFence := context.WithCancel(ctx)
+	go func() {
+		defer close(fenceDone)
+		c.runFence(fenceCtx)
+	}()
+	defer func() {
+		stopFence()
+		<-fenceDone
+	}()
 	if !cache.WaitForCacheSync(ctx.Done(), c.tasksSynced, c.containersSynced) {
 		return errors.New("failed to wait for caches to sync")
 	}
@@ -259,6 +278,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 }
 
 func (c *Controller) enqueueTask(obj interface{}, trigger string) {
+	c.fence.taskEvent()
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err != nil {
 		c.log.Warn("cannot key task", "error", err)

@@ -135,6 +135,9 @@ type observation struct {
 	// nodeName is this cubelet's node in a cluster; empty on a single
 	// host, where every task is this cubelet's.
 	nodeName string
+	// fenced: this node's lease is not held (fence.go). Only stops and
+	// removals are planned, and the status is left as it is.
+	fenced bool
 	// crash is the in-memory crash-loop record: only the back-off delay
 	// lives in memory, as kubelet's does.
 	crash crashRecord
@@ -149,7 +152,17 @@ type observation struct {
 // pure function of the task (its spec and durable status), the containers
 // and their labels, and the clock: what ran, how often it restarted and how
 // the last attempt ended are read from the containers, never remembered.
+// A fenced node carries out only the stops and removals of the plan.
 func decide(o observation) plan {
+	p := decideTask(o)
+	if o.fenced {
+		return fencedPlan(o, p)
+	}
+	return p
+}
+
+// decideTask is decide's plan for a node that holds its lease.
+func decideTask(o observation) plan {
 	if o.task == nil {
 		// The task is gone: its containers are orphans.
 		return plan{actions: removeAll(o.containers, 0, "task no longer exists")}

@@ -18,7 +18,7 @@ func (c *Controller) execute(ctx context.Context, a action) (actionKind, error) 
 	case actionCreate, actionRestart:
 		return c.createAndStart(ctx, a)
 	case actionStart:
-		return a.kind, c.runtime.StartContainer(ctx, a.container)
+		return a.kind, c.startContainer(ctx, a.container)
 	case actionStop:
 		if err := c.runtime.StopContainer(ctx, a.container, a.grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return a.kind, err
@@ -68,7 +68,7 @@ func (c *Controller) createAndStart(ctx context.Context, a action) (actionKind, 
 	case err != nil:
 		return a.kind, err
 	}
-	err = c.runtime.StartContainer(ctx, id)
+	err = c.startContainer(ctx, id)
 	if errors.Is(err, runtime.ErrPortAllocated) && a.unpinned != nil {
 		// The host port kept from the previous attempt is taken: this
 		// attempt, which never ran, makes way for one on a free port.
@@ -99,7 +99,7 @@ func (c *Controller) adopt(ctx context.Context, a action) (actionKind, error) {
 		return a.kind, fmt.Errorf("container name %s is taken by a container this cubelet does not own; it is left alone", a.spec.Name)
 	}
 	if existing.State == runtime.StateCreated {
-		if err := c.runtime.StartContainer(ctx, existing.ID); err != nil {
+		if err := c.startContainer(ctx, existing.ID); err != nil {
 			return actionAdopt, err
 		}
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	foreign          prometheus.Gauge
 	probes           *prometheus.CounterVec
 	probeSeconds     *prometheus.HistogramVec
+	fenced           prometheus.Counter
 }
 
 // NewMetrics creates the controller's metrics and registers them with reg.
@@ -59,7 +60,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Duration of probes, by probe.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"probe"})
-	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists, m.foreign, m.probes, m.probeSeconds)
+	m.fenced = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "cubelet", Name: "fenced_containers_total",
+		Help: "Containers this node stopped because its lease was not held (fencing).",
+	})
+	reg.MustRegister(m.reconciles, m.reconcileSeconds, m.dockerEvents, m.streamDrops, m.relists, m.foreign, m.probes, m.probeSeconds, m.fenced)
 	return m
 }
 
@@ -105,4 +110,11 @@ func (m *Metrics) observeForeign(n int) {
 		return
 	}
 	m.foreign.Set(float64(n))
+}
+
+func (m *Metrics) observeFenced() {
+	if m == nil {
+		return
+	}
+	m.fenced.Inc()
 }

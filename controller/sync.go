@@ -48,6 +48,7 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 		containers: containers,
 		instance:   c.instance,
 		nodeName:   c.opts.NodeName,
+		fenced:     !c.fence.open(),
 		now:        now,
 		backoff:    c.opts.Backoff,
 		jitter:     randomJitter,
@@ -244,6 +245,13 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind acti
 // moved on, the sync is retried from fresh caches, which lose nothing since
 // what was done is on the containers.
 func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) error {
+	if !c.fence.open() {
+		// Fenced: etcd is out of reach, and the task may be another
+		// node's by now. The fence requeues every task when it opens.
+		return nil
+	}
+	ctx, cancel := c.fence.whileHeld(ctx)
+	defer cancel()
 	updated := task.DeepCopy()
 	updated.Status = status
 	stored, err := c.store.UpdateStatus(ctx, updated)
@@ -260,6 +268,11 @@ func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.T
 // finalize releases the finalizer of a deleted task whose containers are
 // gone; the store then removes the object.
 func (c *Controller) finalize(ctx context.Context, task *v1.Task) error {
+	if !c.fence.open() {
+		return nil // as writeStatus
+	}
+	ctx, cancel := c.fence.whileHeld(ctx)
+	defer cancel()
 	updated := task.DeepCopy()
 	updated.Finalizers = nil
 	for _, f := range task.Finalizers {
