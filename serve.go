@@ -132,6 +132,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		QueueMetrics: controller.NewQueueMetricsProvider(reg),
 		DrainTimeout: f.drainTimeout,
 		NodeName:     cluster.nodeName,
+		NodeLease:    cluster.fence,
 	})
 	reg.MustRegister(ctrl.TaskStateCollector())
 	sampler := usage.New(tasks, docker, usage.Options{Interval: f.statsInterval, Logger: logger})

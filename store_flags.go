@@ -19,6 +19,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/hoststats"
 	"github.com/cubelet/cubelet/scheduler"
 	"github.com/cubelet/cubelet/store"
@@ -36,6 +37,7 @@ type storeFlags struct {
 	nodeName      string
 	nodeLabels    map[string]string
 	nodeGrace     time.Duration
+	fence         bool
 }
 
 func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
@@ -46,6 +48,7 @@ func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/cubelet/", "etcd key prefix of this cluster's objects; cubelets sharing tasks use the same one")
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "with --etcd-endpoints: labels of this node (k=v,...), matched by tasks' spec.nodeSelector")
 	fs.StringVar(&f.nodeName, "node-name", "", "with --etcd-endpoints: this cubelet's node name, its identity in the cluster, carried by its containers; unique per cubelet and kept across restarts (default: the hostname, lower-cased)")
+	fs.BoolVar(&f.fence, "fence", true, "with --etcd-endpoints: stop this node's containers when it can no longer count on its lease (etcd out of reach for about the lease's TTL), before the leader runs its tasks elsewhere; --fence=false leaves them running, so a node cut off from etcd may run a task while another node runs it too")
 	fs.DurationVar(&f.nodeGrace, "node-grace", scheduler.DefaultNodeGrace, "with --etcd-endpoints: how long a node stays NotReady (its lease expired) before the scheduler's leader moves its tasks: restartable ones to other nodes, Never ones end Failed/NodeLost")
 }
 
@@ -154,7 +157,10 @@ func (f *storeFlags) tlsConfig() (*tls.Config, error) {
 type cluster struct {
 	// nodeName is this cubelet's node; "" on a single host.
 	nodeName string
-	stop     func()
+	// fence is the node's lease for the controller's fencing; nil on a
+	// single host and with --fence=false.
+	fence controller.NodeLease
+	stop  func()
 }
 
 // startCluster registers this cubelet's node (labels from --node-labels,
@@ -180,7 +186,7 @@ func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prom
 			capacity["memory"] = *resource.NewQuantity(int64(mi.MemTotal)*1024, resource.BinarySI)
 		}
 	}
-	lease, err := e.RegisterNode(ctx, store.NodeRegistration{Labels: f.nodeLabels, Capacity: capacity})
+	lease, err := e.RegisterNode(ctx, store.NodeRegistration{Labels: f.nodeLabels, Capacity: capacity, Metrics: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -196,9 +202,14 @@ func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prom
 		_ = sched.Run(schedCtx)
 	}()
 	logger.Info("node registered", "node", e.InstanceID(), "labels", f.nodeLabels, "cpus", goruntime.NumCPU(), "leaseTTL", store.DefaultNodeLeaseTTL)
-	return &cluster{nodeName: e.InstanceID(), stop: func() {
+	c := &cluster{nodeName: e.InstanceID(), fence: lease, stop: func() {
 		stopSched()
 		<-schedDone
 		lease.Stop()
-	}}, nil
+	}}
+	if !f.fence {
+		c.fence = nil
+		logger.Warn("fencing is off (--fence=false): cut off from etcd, this node keeps its containers running while the leader may start its tasks on other nodes")
+	}
+	return c, nil
 }
