@@ -126,8 +126,15 @@ func (l *NodeLease) ack(id clientv3.LeaseID, at time.Time, ttl time.Duration) {
 	if l.stopped || id != l.lease {
 		return
 	}
-	l.deadline = at.Add(ttl - NodeLeaseSafetyMargin)
-	l.expiry.Reset(time.Until(l.deadline))
+	deadline := at.Add(ttl - NodeLeaseSafetyMargin)
+	if !deadline.After(time.Now()) {
+		// A grant sent long before its answer (etcd was stopped, or a
+		// partition healed) proves too little: the keep-alive response
+		// that follows it at once, timed as it arrives, will.
+		return
+	}
+	l.deadline = deadline
+	l.expiry.Reset(time.Until(deadline))
 	l.setHeld(true)
 }
 
