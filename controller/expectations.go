@@ -46,10 +46,22 @@ func newExpectations(timeout time.Duration) *expectations {
 func (e *expectations) entry(task string) *taskExpectations {
 	t := e.tasks[task]
 	if t == nil {
-		t = &taskExpectations{containers: map[string]time.Time{}}
+		t = &taskExpectations{}
 		e.tasks[task] = t
 	}
 	return t
+}
+
+// observed ends task's entry once nothing is left to wait for, as check
+// would at its next sync: the entry of a converged task would otherwise
+// stay until the task changes again (issue 14: 10,000 of them, idle).
+// It reports whether a sync was waiting for that.
+func (e *expectations) observed(task string, t *taskExpectations) bool {
+	met := t.unblock()
+	if t.statusRV == 0 && len(t.containers) == 0 {
+		delete(e.tasks, task)
+	}
+	return met
 }
 
 // expectStart records, before a create or start, that the container cache
@@ -59,7 +71,11 @@ func (e *expectations) entry(task string) *taskExpectations {
 func (e *expectations) expectStart(task, name string, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.entry(task).containers[name] = now
+	t := e.entry(task)
+	if t.containers == nil {
+		t.containers = map[string]time.Time{}
+	}
+	t.containers[name] = now
 }
 
 // lowerContainer drops an expectation whose action the engine refused:
@@ -86,7 +102,7 @@ func (e *expectations) containerObserved(task string, c *runtime.Container, gone
 		return false
 	}
 	delete(t.containers, c.Name)
-	return t.unblock()
+	return e.observed(task, t)
 }
 
 // expectStatus records the resourceVersion of a status write: the task
@@ -117,7 +133,7 @@ func (e *expectations) statusObserved(task, resourceVersion string) bool {
 		return false
 	}
 	t.statusRV = 0
-	return t.unblock()
+	return e.observed(task, t)
 }
 
 // unblock reports whether t has nothing left to wait for and a sync was
