@@ -234,14 +234,23 @@ func readTasks(tx *bolt.Tx, selector labels.Selector) (int64, []v1.Task, error) 
 	if err != nil {
 		return 0, nil, err
 	}
+	tasks := tx.Bucket([]byte(tasksBucket))
+	// Decoded in place, into a slice sized once when everything is
+	// listed (the informers' start-up): copying each decoded task into a
+	// growing slice cost as much memory traffic as decoding it.
 	items := []v1.Task{}
-	err = tx.Bucket([]byte(tasksBucket)).ForEach(func(k, data []byte) error {
-		t, err := readTask(tx, k, data)
-		if err != nil {
+	if selector.Empty() {
+		items = make([]v1.Task, 0, tasks.Stats().KeyN)
+	}
+	err = tasks.ForEach(func(k, data []byte) error {
+		items = append(items, v1.Task{})
+		t := &items[len(items)-1]
+		if err := readTaskInto(tx, k, data, t); err != nil {
 			return err
 		}
-		if selector.Matches(labels.Set(t.Labels)) {
-			items = append(items, *t)
+		if !selector.Matches(labels.Set(t.Labels)) {
+			*t = v1.Task{}
+			items = items[:len(items)-1]
 		}
 		return nil
 	})
@@ -270,7 +279,11 @@ func (b *Bolt) Update(ctx context.Context, task *v1.Task) (*v1.Task, error) {
 
 // UpdateStatus implements Interface.
 func (b *Bolt) UpdateStatus(ctx context.Context, task *v1.Task) (*v1.Task, error) {
-	return b.submit(ctx, "update status of", task.Name, updateTaskStatus(task.DeepCopy()))
+	m, splice, err := statusUpdate(task)
+	if err != nil {
+		return nil, err
+	}
+	return b.send(ctx, &writeRequest{ctx: ctx, op: "update status of", name: task.Name, mutate: m, splice: splice})
 }
 
 // Delete implements Interface.

@@ -83,34 +83,51 @@ func encodeTask(t *v1.Task) ([]byte, *v1.Task, error) {
 // owned by a bolt transaction.
 func decodeTask(data []byte) (*v1.Task, error) {
 	t := &v1.Task{}
+	if err := decodeTaskInto(data, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// decodeTaskInto is decodeTask into t, which must be zero.
+func decodeTaskInto(data []byte, t *v1.Task) error {
 	if err := json.Unmarshal(data, t); err != nil {
-		return nil, fmt.Errorf("decode task: %w", err)
+		return fmt.Errorf("decode task: %w", err)
 	}
 	t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
-	return t, nil
+	return nil
 }
 
 // readTask checks and decodes the task stored under key.
 func readTask(tx *bolt.Tx, key, value []byte) (*v1.Task, error) {
-	payload, err := unseal(tx, tasksBucket, key, value)
-	if err != nil {
+	t := &v1.Task{}
+	if err := readTaskInto(tx, key, value, t); err != nil {
 		return nil, err
 	}
-	return decodeRecord(tx, key, payload)
+	return t, nil
 }
 
-// decodeRecord decodes the checked payload stored under key. A task whose
-// checksum holds but whose name differs from its key is damage too (a
-// value written under the wrong key cannot happen otherwise).
-func decodeRecord(tx *bolt.Tx, key, payload []byte) (*v1.Task, error) {
-	t, err := decodeTask(payload)
+// readTaskInto is readTask into t, which must be zero.
+func readTaskInto(tx *bolt.Tx, key, value []byte, t *v1.Task) error {
+	payload, err := unseal(tx, tasksBucket, key, value)
 	if err != nil {
-		return nil, corruptValue(tx, tasksBucket, key, err)
+		return err
+	}
+	return decodeRecordInto(tx, key, payload, t)
+}
+
+// decodeRecordInto decodes the checked payload stored under key into t,
+// which must be zero. A task whose checksum holds but whose name differs
+// from its key is damage too (a value written under the wrong key cannot
+// happen otherwise).
+func decodeRecordInto(tx *bolt.Tx, key, payload []byte, t *v1.Task) error {
+	if err := decodeTaskInto(payload, t); err != nil {
+		return corruptValue(tx, tasksBucket, key, err)
 	}
 	if t.Name != string(key) {
-		return nil, corruptValue(tx, tasksBucket, key, fmt.Errorf("holds task %q", t.Name))
+		return corruptValue(tx, tasksBucket, key, fmt.Errorf("holds task %q", t.Name))
 	}
-	return t, nil
+	return nil
 }
 
 // getTask returns the stored task named name, or nil when there is none.
@@ -130,8 +147,11 @@ func getRecord(tx *bolt.Tx, name string) (*v1.Task, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := decodeRecord(tx, []byte(name), payload)
-	return t, payload, err
+	t := &v1.Task{}
+	if err := decodeRecordInto(tx, []byte(name), payload, t); err != nil {
+		return nil, nil, err
+	}
+	return t, payload, nil
 }
 
 // putTask stores the task JSON data under name, sealed.

@@ -20,6 +20,9 @@ type writeRequest struct {
 	op     string // for error context: "create", "update", ...
 	name   string
 	mutate mutation
+	// splice, when set, is tried before mutate: a status write that needs
+	// no decode of the stored task.
+	splice *statusSplice
 	reply  chan writeReply // buffered: the writer never waits for a caller
 }
 
@@ -35,7 +38,13 @@ var errNothingWritten = errors.New("nothing written")
 // submit hands one write to the writer and waits for its answer. When ctx
 // ends first the write may still be committed, as with any remote store.
 func (b *Bolt) submit(ctx context.Context, op, name string, m mutation) (*v1.Task, error) {
-	req := &writeRequest{ctx: ctx, op: op, name: name, mutate: m, reply: make(chan writeReply, 1)}
+	return b.send(ctx, &writeRequest{ctx: ctx, op: op, name: name, mutate: m})
+}
+
+// send is submit of a request made by the caller.
+func (b *Bolt) send(ctx context.Context, req *writeRequest) (*v1.Task, error) {
+	op, name := req.op, req.name
+	req.reply = make(chan writeReply, 1)
 	select {
 	case b.requests <- req:
 	case <-ctx.Done():
@@ -45,7 +54,10 @@ func (b *Bolt) submit(ctx context.Context, op, name string, m mutation) (*v1.Tas
 	}
 	select {
 	case r := <-req.reply:
-		return r.obj, r.err
+		// The object is published (watchers and the window share it):
+		// the caller gets its own copy, made here rather than on the
+		// single writer.
+		return r.obj.DeepCopy(), r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%s task %q: %w", op, name, ctx.Err())
 	}
@@ -137,8 +149,7 @@ func (b *Bolt) commit(batch []*writeRequest) {
 		}
 	}
 	for i, req := range batch {
-		// The published object belongs to the watch window now.
-		req.reply <- writeReply{obj: replies[i].obj.DeepCopy(), err: replies[i].err}
+		req.reply <- replies[i] // submit copies the object
 	}
 }
 
@@ -161,6 +172,17 @@ func apply(tx *bolt.Tx, req *writeRequest, next int64, now time.Time) (outcome, 
 	// bolt would refuse such a key at Put, failing the whole batch.
 	if req.name == "" || len(req.name) > bolt.MaxKeySize {
 		return outcome{}, prior{}, apierrors.NewBadRequest(fmt.Sprintf("%s task: name must be 1 to %d bytes", req.op, bolt.MaxKeySize))
+	}
+	if req.splice != nil {
+		if value := tx.Bucket([]byte(tasksBucket)).Get([]byte(req.name)); value != nil {
+			payload, err := unseal(tx, tasksBucket, []byte(req.name), value)
+			if err != nil {
+				return outcome{}, prior{}, fmt.Errorf("%s: %w", req.op, err)
+			}
+			if out, ok := req.splice.apply(payload, next); ok {
+				return out, prior{labels: req.splice.obj.Labels, data: payload, rev: req.splice.rv}, nil
+			}
+		}
 	}
 	stored, data, err := getRecord(tx, req.name)
 	if err != nil {

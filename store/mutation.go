@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -136,29 +138,138 @@ func updateTask(in *v1.Task) mutation {
 // later Get returns.
 func updateTaskStatus(in *v1.Task) mutation {
 	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
-		if stored == nil {
-			return outcome{}, notFound(in.Name)
-		}
-		if err := checkPreconditions(stored, in); err != nil {
-			return outcome{}, err
-		}
 		status, err := normalizedStatus(in.Name, &in.Status)
 		if err != nil {
 			return outcome{}, err
 		}
-		if apiequality.Semantic.DeepEqual(status, stored.Status) {
-			return unchanged(stored)
-		}
-		t := stored // this call's own decode: no copy needed
-		t.Status = status
-		t.ResourceVersion = formatRevision(next)
-		t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
-		data, err := json.Marshal(t)
-		if err != nil {
-			return outcome{}, fmt.Errorf("encode task %q: %w", t.Name, err)
-		}
-		return outcome{obj: t, event: watch.Modified, data: data}, nil
+		return replaceStatus(stored, in, status, next)
 	}
+}
+
+// statusUpdate is updateTaskStatus prepared in the caller's goroutine: it
+// brings the status to its stored form and encodes the task for a splice
+// (see statusSplice) before the write is queued, so that the store's
+// single writer neither copies, normalizes nor, usually, decodes. The
+// mutation is the fallback when the splice does not apply; it takes of
+// task only what it needs (name, preconditions).
+func statusUpdate(task *v1.Task) (mutation, *statusSplice, error) {
+	status, err := normalizedStatus(task.Name, &task.Status)
+	if err != nil {
+		return nil, nil, err
+	}
+	splice, err := newStatusSplice(task, status)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := &v1.Task{}
+	in.Name, in.ResourceVersion, in.UID = task.Name, task.ResourceVersion, task.UID
+	return func(stored *v1.Task, next int64, _ time.Time) (outcome, error) {
+		return replaceStatus(stored, in, status, next)
+	}, splice, nil
+}
+
+// statusSplice is a status write that can be made without decoding the
+// stored task: the caller's task, status aside, is encoded once in the
+// caller's goroutine (prefix, everything up to the status's value, at the
+// caller's resourceVersion), and when the stored record begins with those
+// very bytes, everything but the status is what is stored (the metadata,
+// resourceVersion and uid included, so the preconditions hold too). The
+// writer then compares the status as bytes and writes prefix, the new
+// revision spliced in, and the status. Otherwise it decodes, as
+// updateTaskStatus does.
+//
+// The controller's status writes are of this kind: its task comes from the
+// informer's cache, decoded from the record it writes over. On the store's
+// single writer, the decode was a third of the CPU of a status write and
+// two thirds of its allocations (issue 14).
+type statusSplice struct {
+	obj    *v1.Task // the caller's task with the new status, owned here
+	prefix []byte   // obj encoded up to the status's value, at obj's own resourceVersion
+	status []byte   // obj.Status encoded
+	rv     int64    // obj's resourceVersion as the caller gave it
+}
+
+// newStatusSplice prepares the splice of status into task, or returns nil
+// when task names no resourceVersion (no record to be compared with).
+func newStatusSplice(task *v1.Task, status v1.TaskStatus) (*statusSplice, error) {
+	rv, err := strconv.ParseInt(task.ResourceVersion, 10, 64)
+	if err != nil || rv <= 0 {
+		return nil, nil
+	}
+	obj := &v1.Task{}
+	task.ObjectMeta.DeepCopyInto(&obj.ObjectMeta)
+	task.Spec.DeepCopyInto(&obj.Spec)
+	obj.APIVersion, obj.Kind = v1.APIVersion, v1.KindTask
+	// Encoded with an empty status, the task ends in `"status":{}}`.
+	head, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode task %q: %w", task.Name, err)
+	}
+	const emptyTail = `"status":{}}`
+	if !bytes.HasSuffix(head, []byte(emptyTail)) {
+		return nil, nil
+	}
+	body, err := json.Marshal(&status)
+	if err != nil {
+		return nil, fmt.Errorf("encode status of task %q: %w", task.Name, err)
+	}
+	obj.Status = status
+	return &statusSplice{obj: obj, prefix: head[:len(head)-len(`{}}`)], status: body, rv: rv}, nil
+}
+
+// apply writes the status over payload, the stored record, at revision
+// next; ok is false when payload differs from the caller's task in more
+// than its status.
+func (s *statusSplice) apply(payload []byte, next int64) (out outcome, ok bool) {
+	if !bytes.HasPrefix(payload, s.prefix) {
+		return outcome{}, false
+	}
+	if rest := payload[len(s.prefix):]; len(rest) == len(s.status)+1 && rest[len(s.status)] == '}' && bytes.Equal(rest[:len(s.status)], s.status) {
+		out, _ := unchanged(s.obj)
+		return out, true
+	}
+	// The first resourceVersion in the metadata is the object's own: it
+	// precedes labels and annotations, and inside a string a quote is
+	// escaped.
+	old := []byte(`"resourceVersion":"` + formatRevision(s.rv) + `"`)
+	i := bytes.Index(s.prefix, old)
+	if i < 0 {
+		return outcome{}, false
+	}
+	rv := formatRevision(next)
+	data := make([]byte, 0, len(s.prefix)+len(s.status)+len(rv)+1)
+	data = append(data, s.prefix[:i]...)
+	data = append(data, `"resourceVersion":"`...)
+	data = append(data, rv...)
+	data = append(data, '"')
+	data = append(data, s.prefix[i+len(old):]...)
+	data = append(data, s.status...)
+	data = append(data, '}')
+	s.obj.ResourceVersion = rv
+	return outcome{obj: s.obj, event: watch.Modified, data: data}, true
+}
+
+// replaceStatus is the body of a status write: status, already in stored
+// form, replaces stored's (in carries the name and the preconditions).
+func replaceStatus(stored, in *v1.Task, status v1.TaskStatus, next int64) (outcome, error) {
+	if stored == nil {
+		return outcome{}, notFound(in.Name)
+	}
+	if err := checkPreconditions(stored, in); err != nil {
+		return outcome{}, err
+	}
+	if apiequality.Semantic.DeepEqual(status, stored.Status) {
+		return unchanged(stored)
+	}
+	t := stored // this call's own decode: no copy needed
+	t.Status = status
+	t.ResourceVersion = formatRevision(next)
+	t.APIVersion, t.Kind = v1.APIVersion, v1.KindTask
+	data, err := json.Marshal(t)
+	if err != nil {
+		return outcome{}, fmt.Errorf("encode task %q: %w", t.Name, err)
+	}
+	return outcome{obj: t, event: watch.Modified, data: data}, nil
 }
 
 // normalizedStatus returns s as a later read of the store returns it: the

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 )
@@ -72,4 +75,78 @@ func TestUpdateStatusReturnsStoredForm(t *testing.T) {
 		t.Errorf("an unchanged status was written: rv %s → %s", got.ResourceVersion, same.ResourceVersion)
 	}
 	expectNoEvent(t, w)
+}
+
+// TestStatusSplice: a status write from a task as the store returned it
+// is spliced into the stored bytes without a decode, and the bytes are
+// what encoding the task afresh gives; a caller whose task differs from
+// the record in more than its status falls back to the decode, which
+// writes the status alone.
+func TestStatusSplice(t *testing.T) {
+	b, _ := openTestStore(t, Options{})
+	ctx := context.Background()
+	in := newTask("splice")
+	// A label named like the field the splice rewrites.
+	in.Labels = map[string]string{"resourceVersion": "1", "app": "web"}
+	created := mustCreate(t, b, in)
+
+	st := created.DeepCopy()
+	st.Status.State = v1.Running
+	st.Status.ContainerID = "abc"
+	status, err := normalizedStatus(st.Name, &st.Status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	splice, err := newStatusSplice(st, status)
+	if err != nil || splice == nil {
+		t.Fatalf("newStatusSplice: %v %v", splice, err)
+	}
+	stored, err := json.Marshal(created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ok := splice.apply(stored, 7)
+	if !ok || out.event != watch.Modified {
+		t.Fatalf("splice over the record it was made from: ok %v, event %q", ok, out.event)
+	}
+	want := out.obj.DeepCopy()
+	wantData, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out.data) != string(wantData) || want.ResourceVersion != "7" || want.Labels["resourceVersion"] != "1" {
+		t.Errorf("spliced\n%s\nwant\n%s", out.data, wantData)
+	}
+	if _, ok := splice.apply(out.data, 8); ok {
+		t.Errorf("splice applied over a record at another revision")
+	}
+
+	// Through the store: the returned task is what Get reads.
+	got, err := b.UpdateStatus(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := b.Get(ctx, "splice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, read) || read.Status.ContainerID != "abc" {
+		t.Errorf("UpdateStatus returned\n%#v\nGet reads\n%#v", got, read)
+	}
+
+	// A caller that changed the spec too: only the status is written.
+	other := read.DeepCopy()
+	other.Spec.Image = "other:1"
+	other.Status.ContainerID = "def"
+	got, err = b.UpdateStatus(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Image != created.Spec.Image || got.Status.ContainerID != "def" {
+		t.Errorf("status write with a changed spec stored image %q, container %q", got.Spec.Image, got.Status.ContainerID)
+	}
+	// A stale resourceVersion is still a conflict.
+	if _, err := b.UpdateStatus(ctx, other); !apierrors.IsConflict(err) {
+		t.Errorf("status write at a stale resourceVersion: %v, want a conflict", err)
+	}
 }
