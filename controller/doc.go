@@ -3,7 +3,9 @@
 // rate-limited workqueue, the reconcile workers, the pure decision of what to
 // do for one task (decide), the thin executor that does it, restart back-off,
 // image pulls, the prober (liveness, readiness and startup probes, whose
-// verdicts decide reads like any other observation) and status writes.
+// verdicts decide reads like any other observation), status writes and, in
+// a cluster, the fence (fence.go): while this node's lease is not held it
+// starts nothing, writes nothing and stops its own running containers.
 //
 // It reads desired state from the task informer's cache and observed state
 // from the container informer's cache, never from memory of what it did
