@@ -29,8 +29,14 @@ func metaTime(t time.Time) *metav1.Time {
 	if t.IsZero() {
 		return nil
 	}
-	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	mt := metaTimeValue(t)
 	return &mt
+}
+
+// metaTimeValue is metaTime for a field that holds the time itself: no
+// allocation (every sync sets three conditions and maybe a transition).
+func metaTimeValue(t time.Time) metav1.Time {
+	return metav1.NewTime(t.UTC().Truncate(time.Second))
 }
 
 // observeContainer copies what the engine reports into the status.
@@ -89,11 +95,11 @@ func setState(s *v1.TaskStatus, prev, target v1.State, newRun bool, now time.Tim
 	s.State = target
 	if newRun && prev != v1.Scheduled && target != v1.Scheduled {
 		// The run began in Scheduled even when no status said so.
-		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: v1.Scheduled, Reason: "NewRun", Time: *metaTime(now)})
+		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: v1.Scheduled, Reason: "NewRun", Time: metaTimeValue(now)})
 		prev = v1.Scheduled
 	}
 	if prev != target {
-		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: target, Reason: s.Reason, Time: *metaTime(now)})
+		s.Transitions = append(s.Transitions, v1.Transition{From: prev, To: target, Reason: s.Reason, Time: metaTimeValue(now)})
 	}
 	if n := len(s.Transitions); n > maxTransitions {
 		s.Transitions = append([]v1.Transition(nil), s.Transitions[n-maxTransitions:]...)
@@ -125,7 +131,7 @@ func setConditions(s *v1.TaskStatus, now time.Time, gate readinessGate) {
 		}
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 			Type: condType, Status: status, Reason: reason, Message: message,
-			ObservedGeneration: s.ObservedGeneration, LastTransitionTime: *metaTime(now),
+			ObservedGeneration: s.ObservedGeneration, LastTransitionTime: metaTimeValue(now),
 		})
 	}
 	degraded := false
