@@ -230,7 +230,7 @@ func TestScheduler_NodeLost_FailsOverAfterTheGrace(t *testing.T) {
 		return testutil.ToFloat64(s.metrics.leader) == 1, "scheduler not leading"
 	})
 
-	lb.Stop() // revokes node-b's lease: NotReady at once
+	lb.Leave() // revokes node-b's lease: NotReady at once
 	var lostAt time.Time
 	eventually(t, 10*time.Second, func() (bool, string) {
 		var ok bool

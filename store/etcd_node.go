@@ -84,6 +84,9 @@ type NodeLease struct {
 	deadline time.Time
 	held     bool
 	stopped  bool
+	// leave: the stop revokes the lease (Leave) rather than letting it
+	// expire (Stop).
+	leave bool
 	// changed is closed, and replaced, whenever held changes.
 	changed chan struct{}
 	// expiry fires at deadline even when no keep-alive response ever
@@ -219,11 +222,25 @@ func (e *Etcd) RegisterNode(ctx context.Context, reg NodeRegistration) (*NodeLea
 	return l, nil
 }
 
-// Stop stops renewing and revokes the lease, so the node shows NotReady
-// at once rather than a TTL later. Held is false from then on.
+// Stop stops renewing and lets the lease expire on its own, a TTL after
+// its last renewal: a cubelet restarted within the TTL plus the leader's
+// --node-grace (an upgrade, a config change) finds its tasks still bound
+// to it and its containers running, instead of having every task moved
+// away and removing its own containers on return. Held is false from
+// then on.
 func (l *NodeLease) Stop() {
 	l.cancel()
 	<-l.done
+}
+
+// Leave stops renewing and revokes the lease, so the node shows NotReady
+// at once: a node leaving for good, whose tasks may move as soon as the
+// grace allows.
+func (l *NodeLease) Leave() {
+	l.mu.Lock()
+	l.leave = true
+	l.mu.Unlock()
+	l.Stop()
 }
 
 func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, alive <-chan *clientv3.LeaseKeepAliveResponse) {
@@ -241,14 +258,16 @@ func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, aliv
 			l.metrics.renewals.Inc()
 			l.ack(resp.ID, time.Now(), time.Duration(resp.TTL)*time.Second)
 		}
-		// The channel closed: Stop, or the lease is gone.
+		// The channel closed: Stop or Leave, or the lease is gone.
 		if ctx.Err() != nil {
 			l.mu.Lock()
-			id := l.lease
+			id, leave := l.lease, l.leave
 			l.mu.Unlock()
-			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, _ = e.client.Revoke(rctx, id) // best effort: it expires anyway
-			cancel()
+			if leave {
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, _ = e.client.Revoke(rctx, id) // best effort: it expires anyway
+				cancel()
+			}
 			return
 		}
 		l.lost()

@@ -71,10 +71,14 @@ func TestEtcd_NodeLease_ReadyWhileRenewedNotReadyAfter(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	waitReady(t, a, "node-a", true, 0)
 
-	// A lease that is no longer renewed expires; simulate a dead process
-	// by revoking behind the store's back (Stop revokes too).
+	// Stop lets the lease expire: Ready until the TTL has run out (a
+	// restart within it moves nothing), NotReady after.
+	stopped := time.Now()
 	lb.Stop()
 	waitReady(t, a, "node-b", false, 4*time.Second)
+	if d := time.Since(stopped); d < time.Second {
+		t.Errorf("node-b NotReady %v after Stop: the lease (TTL 2s, renewed every ⅓ TTL) must be left to expire, not revoked", d)
+	}
 	if _, err := a.GetNode(ctx, "node-c"); !apierrors.IsNotFound(err) {
 		t.Errorf("get node-c: %v, want NotFound", err)
 	}
@@ -87,7 +91,6 @@ func TestEtcd_NodeLease_ReadyWhileRenewedNotReadyAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lb2.Stop()
 	n, err := a.GetNode(ctx, "node-b")
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +98,10 @@ func TestEtcd_NodeLease_ReadyWhileRenewedNotReadyAfter(t *testing.T) {
 	if !v1.NodeIsReady(n) || !n.Spec.Unschedulable {
 		t.Errorf("node-b after re-registration: ready=%v unschedulable=%v, want both", v1.NodeIsReady(n), n.Spec.Unschedulable)
 	}
+
+	// Leave revokes: NotReady well before the TTL could have run out.
+	lb2.Leave()
+	waitReady(t, a, "node-b", false, time.Second)
 }
 
 // A lease lost while the cubelet lives (etcd revoked it: a partition
