@@ -20,6 +20,9 @@
 //     GET of the whole list at 10,000 tasks.
 //   - start-up: process start to /readyz with 10,000 tasks stored and N
 //     containers running.
+//   - cluster: cubelets on one etcd: binding 1,000 tasks over 3 nodes beside
+//     bare etcd compare-and-swap transactions, converge on 3 nodes against
+//     1, and failover after kill -9 of a node (cluster*.go).
 //
 // The Docker parts hold the host lock the end-to-end tests take
 // (hack/testimage.LockHost), since every cubelet removes the managed
@@ -66,7 +69,7 @@ type config struct {
 	memProfile  string
 }
 
-var sections = []string{"converge", "react", "startup", "inprocess", "api"}
+var sections = []string{"converge", "react", "startup", "inprocess", "api", "cluster"}
 
 func main() {
 	var cfg config
@@ -129,7 +132,7 @@ func run(cfg config) error {
 
 	// Others' end-to-end tests take this lock too; holding it for the whole
 	// run also keeps their load off the in-process figures.
-	needDocker := cfg.runs("converge") || cfg.runs("react") || cfg.runs("startup")
+	needDocker := cfg.runs("converge") || cfg.runs("react") || cfg.runs("startup") || cfg.runs("cluster")
 	if needDocker || cfg.hostLock {
 		logf("taking the Docker host lock %s", hostlock.DockerHost())
 		unlock, err := hostlock.Acquire(ctx, hostlock.DockerHost())
@@ -163,6 +166,11 @@ func run(cfg config) error {
 		if cfg.runs("react") {
 			if err := benchReact(ctx, h, rep); err != nil {
 				return fmt.Errorf("react: %w", err)
+			}
+		}
+		if cfg.runs("cluster") {
+			if err := benchCluster(ctx, h, rep); err != nil {
+				return fmt.Errorf("cluster: %w", err)
 			}
 		}
 		if err := h.clean(ctx); err != nil {

@@ -86,6 +86,9 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "- Parameters: converge N=%d at %d-way concurrency, cubelet --workers %d, %d ABBA round(s) of raw, cubelet, cubelet, raw; react %d kills of each kind; %d tasks in process (median of %d runs, %d in process workers, and one run at %d), for the list and at start-up; API %d PUTs from %d clients\n\n",
 		r.cfg.n, r.cfg.concurrency, r.cfg.workers, r.cfg.rounds, r.cfg.react, r.cfg.tasks, r.cfg.inRuns, r.cfg.inWorkers, r.cfg.bigTasks, r.cfg.puts, r.cfg.clients)
+	if len(r.section("Cluster")) > 0 {
+		b.WriteString(clusterParameters())
+	}
 	b.WriteString("## Figures\n\n")
 	b.WriteString(r.table())
 	b.WriteString("\n")

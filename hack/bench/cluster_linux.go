@@ -1,0 +1,12 @@
+package main
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// dieWithBench makes the kernel kill a cluster node when the bench dies,
+// however it dies, so no cubelet outlives a cancelled run.
+func dieWithBench(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
