@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -277,6 +278,7 @@ func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
 	loads := newLoads(nodes.Items, tasks.Items)
 	var graceEnds time.Duration
 	unbound := map[types.UID]bool{}
+	var binds []binding
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
 		switch node := t.Spec.NodeName; {
@@ -328,30 +330,68 @@ func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
 				s.opts.Logger.Info("scheduler: no node fits", "task", t.Name, "nodes", len(nodes.Items), "reasons", reasons)
 				continue
 			}
-			bound, err := s.bind(ctx, t, node)
-			switch {
-			case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
-				// Changed or deleted since the list: the watch brings
-				// the next pass, which sees the fresh task.
-				s.metrics.attempt(resultConflict)
-				continue
-			case err != nil:
-				s.metrics.attempt(resultError)
-				return tasks.ResourceVersion, graceEnds, err
-			}
-			s.metrics.attempt(resultBound)
-			s.metrics.bound(s.unboundSince[t.UID], time.Now())
-			delete(s.unboundSince, t.UID)
-			loads[node].add(bound)
-			s.opts.Logger.Info("scheduler: bound", "task", t.Name, "node", node)
+			// Counted at once, so the next pick sees the node's load
+			// with this task placed; a binding that then loses its
+			// compare-and-swap is over-counted only until the next pass.
+			loads[node].add(t)
+			binds = append(binds, binding{task: t, node: node})
 		}
 	}
+	err = s.bindAll(ctx, binds)
 	for uid := range s.unboundSince {
 		if !unbound[uid] {
 			delete(s.unboundSince, uid) // bound elsewhere, or deleted
 		}
 	}
-	return tasks.ResourceVersion, graceEnds, nil
+	return tasks.ResourceVersion, graceEnds, err
+}
+
+// binding is one placement a pass decided.
+type binding struct {
+	task *v1.Task
+	node string
+}
+
+// concurrentBinds is how many bindings are in flight at once. Each is a
+// read and a guarded transaction on etcd, two round trips that a serial
+// loop would wait out one task at a time; placement stays serial (pass).
+const concurrentBinds = 16
+
+// bindAll writes the pass's bindings concurrently. A binding that lost its
+// compare-and-swap (the task changed or was deleted since the list) is
+// left to the next pass, which the watch brings; the first other error
+// is returned.
+func (s *Scheduler) bindAll(ctx context.Context, binds []binding) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrentBinds)
+	for _, b := range binds {
+		g.Go(func() error {
+			_, err := s.bind(gctx, b.task, b.node)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+				s.metrics.attempt(resultConflict)
+			case err != nil:
+				s.metrics.attempt(resultError)
+				if firstErr == nil {
+					firstErr = err
+				}
+			default:
+				s.metrics.attempt(resultBound)
+				s.metrics.bound(s.unboundSince[b.task.UID], time.Now())
+				delete(s.unboundSince, b.task.UID)
+				s.opts.Logger.Info("scheduler: bound", "task", b.task.Name, "node", b.node)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return firstErr
 }
 
 // trackNodes records when each node was first seen NotReady, forgets
