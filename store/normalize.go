@@ -37,14 +37,26 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+var ownJSON sync.Map // reflect.Type → bool
+
+// hasOwnJSON reports whether t (or *t) has JSON or text methods of its
+// own. It is asked for every value of every status write: the answer is
+// kept per type (the four Implements checks were a tenth of the
+// controller's CPU per status write, issue 14).
 func hasOwnJSON(t reflect.Type) bool {
+	if own, ok := ownJSON.Load(t); ok {
+		return own.(bool)
+	}
 	pt := reflect.PointerTo(t)
+	own := false
 	for _, it := range []reflect.Type{marshalerType, unmarshalerType, textMarshaler, textUnmarshaler} {
 		if t.Implements(it) || pt.Implements(it) {
-			return true
+			own = true
+			break
 		}
 	}
-	return false
+	ownJSON.Store(t, own)
+	return own
 }
 
 // fieldInfo is how encoding/json treats one struct field.

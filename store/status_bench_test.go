@@ -111,3 +111,15 @@ func BenchmarkStatusSplice(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNormalizedStatus is the status's way to its stored form, made
+// in the caller's goroutine for every status write.
+func BenchmarkNormalizedStatus(b *testing.B) {
+	s := runningStatus(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := normalizedStatus("bench", &s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
