@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cubelet/cubelet/store/etcdtest"
 )
@@ -187,4 +191,95 @@ func TestE2E_Cluster_EtcdMemberLoss(t *testing.T) {
 			t.Errorf("restarted member %s lacks acknowledged task %s", leader.Name, r.name)
 		}
 	}
+}
+
+// TestE2E_Cluster_EtcdProxyCut checks the partition the cluster tests
+// make (etcdProxy): during a cut a request through the proxy gets no
+// answer at all (its deadline passes; nothing refuses or resets it),
+// neither on the connection the client had nor on a new one, and a
+// lease kept alive through the proxy expires on the server at its TTL:
+// it genuinely cannot be renewed. After Heal the same client works again.
+func TestE2E_Cluster_EtcdProxyCut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	p := newEtcdProxy(t, srv.Endpoint())
+	// As the store's client is configured (store/etcd.go).
+	cfg := clientv3.Config{Endpoints: []string{p.Endpoint()}, DialTimeout: 2 * time.Second,
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	direct, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+
+	if _, err := cli.Put(ctx, "k", "before"); err != nil {
+		t.Fatalf("put through the proxy: %v", err)
+	}
+	lease, err := cli.Grant(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive, err := cli.KeepAlive(ctx, lease.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range alive {
+		}
+	}()
+
+	p.Cut()
+	cut := time.Now()
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	_, err = cli.Put(pctx, "k", "during")
+	pcancel()
+	if !noAnswer(err) {
+		t.Errorf("put during the cut: %v, want its deadline exceeded (no answer, no refusal)", err)
+	}
+	fresh, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	pctx, pcancel = context.WithTimeout(ctx, time.Second)
+	_, err = fresh.Get(pctx, "k")
+	pcancel()
+	if !noAnswer(err) {
+		t.Errorf("get on a new connection during the cut: %v, want its deadline exceeded", err)
+	}
+	eventually(t, 5*time.Second, "the lease expired on the server", func() (bool, string) {
+		ttl, err := direct.TimeToLive(ctx, lease.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ttl.TTL == -1, fmt.Sprintf("TTL %d", ttl.TTL)
+	})
+	t.Logf("lease of TTL 2 s expired on the server %v after the cut", time.Since(cut).Round(100*time.Millisecond))
+	if got, err := direct.Get(ctx, "k"); err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "before" {
+		t.Errorf("k after the cut: %v %v, want \"before\"", got, err)
+	}
+
+	p.Heal()
+	eventually(t, 20*time.Second, "a put through the proxy after Heal", func() (bool, string) {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		defer pcancel()
+		_, err := cli.Put(pctx, "k", "after")
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// noAnswer: the request's own deadline passed (as the caller's context
+// error or gRPC's code), rather than a refusal or a reset.
+func noAnswer(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
 }

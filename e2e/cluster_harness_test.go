@@ -243,7 +243,7 @@ func (e *env) runningByTask() map[string][]psContainer {
 }
 
 // copyWatch polls Docker every interval, from start until stop, for a
-// task with two running containers at once (across instances: one
+// task with two running containers at once across the test's nodes (one
 // Docker daemon holds every node's containers). It records every poll,
 // so a test can assert on the history and on the poller itself having
 // run; it never fails the test from its goroutine.
@@ -252,6 +252,9 @@ type copyWatch struct {
 	start    time.Time
 	stopc    chan struct{}
 	done     chan struct{}
+	// ours are the test's instances: containers of any other (another
+	// cubelet on the host) are not counted.
+	ours map[string]bool
 
 	mu         sync.Mutex
 	polls      int
@@ -269,9 +272,12 @@ type pollRecord struct {
 	byInstance map[string]int
 }
 
-func (e *env) watchCopies(interval time.Duration) *copyWatch {
+func (e *env) watchCopies(interval time.Duration, nodes []*clusterNode) *copyWatch {
 	ps := newDockerPS(e.t)
-	w := &copyWatch{interval: interval, start: time.Now(), stopc: make(chan struct{}), done: make(chan struct{})}
+	w := &copyWatch{interval: interval, start: time.Now(), stopc: make(chan struct{}), done: make(chan struct{}), ours: map[string]bool{}}
+	for _, n := range nodes {
+		w.ours[n.name] = true
+	}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(interval)
@@ -308,6 +314,9 @@ func (w *copyWatch) record(now time.Time, gap time.Duration, cs []psContainer, e
 	per := map[string][]psContainer{}
 	counts := map[string]int{}
 	for _, c := range cs {
+		if !w.ours[c.instance] {
+			continue
+		}
 		per[c.task] = append(per[c.task], c)
 		counts[c.instance]++
 	}

@@ -1,0 +1,356 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/controller"
+	"github.com/cubelet/cubelet/store/etcdtest"
+)
+
+// TestE2E_Cluster_Failover runs one etcd and three cubelets (the default
+// lease of 5 s and --node-grace of 2 s). 60 tasks, 50 Always servers and
+// 10 Never jobs that run until stopped, are spread by the scheduler.
+// Then a host dies: one cubelet is killed with SIGKILL and every
+// container of its instance removed. Within 10 s of the kill its Always
+// tasks run on the other two nodes, each in one container of its new
+// node; its Never jobs end Failed with reason NodeLost, still bound to
+// it (they may have run; they must never run twice); the tasks of the
+// other nodes are not touched (same container, same start, no restart).
+// The cubelet is started again under the same name and flags: it runs
+// only what is bound to it (its lost jobs stay Failed and get no new
+// container) and every container labelled with its instance belongs to
+// a task bound to it; the same holds for every instance.
+//
+// The failover time is the kill to the start of the last moved container
+// (Docker's StartedAt). Measured (2 CPUs, race detector, one daemon for
+// the three nodes, 15 or 16 tasks moved): NotReady 3.6 to 4.3 s after the
+// kill; the leader re-binds at 5.6 to 7.1 s (its 1 s resync notices the
+// NotReady up to 1 s late, then --node-grace); the last moved container
+// started 9.3 to 9.7 s after the kill, seen Running through the API
+// 8.6 to 10.1 s after it: inside the 10 s, without much room on a loaded
+// 2-core machine. 30 to 36 s in all.
+func TestE2E_Cluster_Failover(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+
+	const prefix = "/e2e-failover/"
+	nodes := e.startNodes(prefix, func(string) string { return srv.Endpoint() }, "e2e-fo-1", "e2e-fo-2", "e2e-fo-3")
+	front, victim := nodes[0].c, nodes[1]
+
+	for i := range 60 {
+		if i%6 == 5 {
+			front.put(e.task(fmt.Sprintf("fo-job-%02d", i), restartPolicy(v1.RestartNever)))
+		} else {
+			front.put(e.task(fmt.Sprintf("fo-web-%02d", i), restartPolicy(v1.RestartAlways)))
+		}
+	}
+	t0 := time.Now()
+	before := e.waitPlaced(front, 2*time.Minute)
+	t.Logf("tasks per node: %v (placed and Running in %v)", perNode(before), time.Since(t0).Round(100*time.Millisecond))
+	var lostWeb, lostJobs []string
+	for _, name := range sortedKeys(before) {
+		if p := before[name]; p.node == victim.name {
+			if p.policy == v1.RestartNever {
+				lostJobs = append(lostJobs, name)
+			} else {
+				lostWeb = append(lostWeb, name)
+			}
+		}
+	}
+	if len(lostWeb) == 0 || len(lostJobs) == 0 {
+		t.Fatalf("%s runs %d Always tasks and %d Never jobs: the test needs both", victim.name, len(lostWeb), len(lostJobs))
+	}
+	t.Logf("%s runs %d Always tasks and %d Never jobs; scheduler leader: %s", victim.name, len(lostWeb), len(lostJobs), schedulerLeader(t, srv, prefix))
+
+	// A dead host: the cubelet and its containers gone at once.
+	killed := time.Now()
+	victim.c.kill9()
+	removed := e.removeInstance(victim.name)
+	t.Logf("killed %s and removed its %d containers in %v", victim.name, removed, time.Since(killed).Round(time.Millisecond))
+
+	var notReady, moved time.Duration
+	eventually(t, 30*time.Second, victim.name+"'s Always tasks Running elsewhere, its Never jobs Failed/NodeLost", func() (bool, string) {
+		if notReady == 0 && !front.nodeReadiness()[victim.name] {
+			notReady = time.Since(killed)
+		}
+		running := e.runningByTask()
+		tasks := map[string]v1.Task{}
+		for _, tk := range front.list() {
+			tasks[tk.Name] = tk
+		}
+		for _, name := range lostWeb {
+			tk := tasks[name]
+			s := tk.Status
+			rs := running[name]
+			switch {
+			case tk.Spec.NodeName == victim.name || tk.Spec.NodeName == "":
+				return false, fmt.Sprintf("%s still bound to %q", name, tk.Spec.NodeName)
+			case s.State != v1.Running || s.ObservedGeneration != tk.Generation:
+				return false, fmt.Sprintf("%s on %s: %s/%s gen %d/%d", name, tk.Spec.NodeName, s.State, s.Reason, s.ObservedGeneration, tk.Generation)
+			case len(rs) != 1 || rs[0].ID != s.ContainerID || rs[0].instance != tk.Spec.NodeName:
+				return false, fmt.Sprintf("%s on %s, status names %.12s: running %v", name, tk.Spec.NodeName, s.ContainerID, rs)
+			}
+		}
+		if moved == 0 {
+			moved = time.Since(killed)
+		}
+		for _, name := range lostJobs {
+			tk := tasks[name]
+			if tk.Status.State != v1.Failed || tk.Status.Reason != v1.ReasonNodeLost || tk.Spec.NodeName != victim.name {
+				return false, fmt.Sprintf("job %s on %q: %s/%s", name, tk.Spec.NodeName, tk.Status.State, tk.Status.Reason)
+			}
+			if rs := running[name]; len(rs) != 0 {
+				return false, fmt.Sprintf("lost job %s running again: %v", name, rs)
+			}
+		}
+		return notReady != 0, "waiting for NotReady"
+	})
+	// The failover time is when the last moved container started, as
+	// Docker recorded it: the poll that saw it all adds its own latency.
+	started := e.startedOf(lostWeb)
+	var failover time.Duration
+	for _, s := range started {
+		failover = max(failover, s.Sub(killed))
+	}
+	t.Logf("%s NotReady %v after the kill; its %d Always tasks' containers all started %v after it (seen Running through the API at %v)",
+		victim.name, notReady.Round(100*time.Millisecond), len(lostWeb), failover.Round(10*time.Millisecond), moved.Round(100*time.Millisecond))
+	t.Logf("timeline after the kill: %s", failoverTimeline(killed, victim.name, started, nodes...))
+	if len(started) != len(lostWeb) {
+		t.Errorf("%d of %d moved tasks have a running container", len(started), len(lostWeb))
+	}
+	if failover > 10*time.Second {
+		t.Errorf("failover took %v, want at most 10 s", failover.Round(10*time.Millisecond))
+	}
+
+	// Nothing else touched.
+	e.checkUntouched(front, before, victim.name)
+
+	// The node comes back under its name: it runs only what is bound to
+	// it and keeps no container of a task bound elsewhere.
+	t0 = time.Now()
+	victim.restart()
+	t.Logf("restarted %s in %v", victim.name, time.Since(t0).Round(100*time.Millisecond))
+	eventually(t, 20*time.Second, victim.name+" Ready again", func() (bool, string) {
+		r := front.nodeReadiness()
+		return r[victim.name], fmt.Sprintf("%v", r)
+	})
+	// Its own word that it reconciled each job bound to it; only then is
+	// "started nothing" a finding.
+	eventually(t, 30*time.Second, "a reconcile by the restarted "+victim.name+" of each lost job", func() (bool, string) {
+		seen := map[string]bool{}
+		for _, l := range logLines(victim.c.logs.String(), "reconcile") {
+			if name, _ := l["task"].(string); name != "" {
+				seen[name] = true
+			}
+		}
+		for _, name := range lostJobs {
+			if !seen[name] {
+				return false, name + " not reconciled yet"
+			}
+		}
+		return true, ""
+	})
+	t.Logf("%s reconciled its lost jobs %v after its restart", victim.name, time.Since(t0).Round(100*time.Millisecond))
+	e.checkInstancesOwnTheirs(front, nodes)
+	for _, name := range lostJobs {
+		tk, _ := front.get(name)
+		if tk.Status.State != v1.Failed || tk.Status.Reason != v1.ReasonNodeLost {
+			t.Errorf("lost job %s after %s came back: %s/%s, want Failed/NodeLost", name, victim.name, tk.Status.State, tk.Status.Reason)
+		}
+		if cs := e.containers(name); len(cs) != 0 {
+			t.Errorf("lost job %s has containers after %s came back: %+v", name, victim.name, cs)
+		}
+	}
+	e.checkUntouched(front, before, victim.name)
+}
+
+// checkUntouched fails the test for any task placed on a node other than
+// lost (placements taken before) that has since moved, restarted or been
+// replaced.
+func (e *env) checkUntouched(front *cubelet, before map[string]placed, lost string) {
+	e.t.Helper()
+	started := map[string]time.Time{}
+	for _, c := range e.managed() {
+		started[c.ID] = c.StartedAt
+	}
+	tasks := map[string]v1.Task{}
+	for _, tk := range front.list() {
+		tasks[tk.Name] = tk
+	}
+	for _, name := range sortedKeys(before) {
+		p := before[name]
+		if p.node == lost {
+			continue
+		}
+		tk, ok := tasks[name]
+		s := tk.Status
+		if !ok || tk.Spec.NodeName != p.node || s.State != v1.Running || s.ContainerID != p.container ||
+			s.RestartCount != p.restarts || !started[p.container].Equal(p.started) {
+			e.t.Errorf("%s touched: was on %s in %.12s since %s; now on %s %s in %.12s (container started %s), restarts %d→%d",
+				name, p.node, p.container, p.started, tk.Spec.NodeName, s.State, s.ContainerID, started[p.container], p.restarts, s.RestartCount)
+		}
+	}
+}
+
+// checkInstancesOwnTheirs fails the test when any managed container of
+// the nodes' instances is not of a task bound to that node (a stale copy
+// of a task that moved), or when a task has more than one running
+// container; it logs the count per instance.
+func (e *env) checkInstancesOwnTheirs(front *cubelet, nodes []*clusterNode) {
+	e.t.Helper()
+	ours := map[string]bool{}
+	for _, n := range nodes {
+		ours[n.name] = true
+	}
+	bound := map[string]string{}
+	for _, tk := range front.list() {
+		bound[tk.Name] = tk.Spec.NodeName
+	}
+	counts := map[string]string{}
+	for inst, cs := range byInstance(e.managed()) {
+		if !ours[inst] {
+			continue // another cubelet's on this host
+		}
+		running := 0
+		for _, c := range cs {
+			task := c.Labels[controller.LabelTask]
+			if bound[task] != inst {
+				e.t.Errorf("container %s of instance %s belongs to %s, bound to %q", c.Name, inst, task, bound[task])
+			}
+			if c.Running() {
+				running++
+			}
+		}
+		counts[inst] = fmt.Sprintf("%d (%d running)", len(cs), running)
+	}
+	for task, rs := range e.runningByTask() {
+		if len(rs) > 1 && ours[rs[0].instance] {
+			e.t.Errorf("%s runs in %d containers: %v", task, len(rs), rs)
+		}
+	}
+	e.t.Logf("containers per instance: %v", counts)
+}
+
+// schedulerLeader names the cubelet whose scheduler leads, read from its
+// election key, for the log.
+func schedulerLeader(t *testing.T, srv *etcdtest.Server, prefix string) string {
+	t.Helper()
+	cli, err := srv.Client()
+	if err != nil {
+		return err.Error()
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, prefix+"scheduler-leader", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1))
+	if err != nil || len(resp.Kvs) == 0 {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	return strings.TrimSpace(string(resp.Kvs[0].Value))
+}
+
+// startedOf is when each task's running container started.
+func (e *env) startedOf(tasks []string) []time.Time {
+	e.t.Helper()
+	want := map[string]bool{}
+	for _, name := range tasks {
+		want[name] = true
+	}
+	var out []time.Time
+	for _, c := range e.managed() {
+		if want[c.Labels[controller.LabelTask]] && c.Running() {
+			out = append(out, c.StartedAt)
+		}
+	}
+	return out
+}
+
+// failoverTimeline says, from the leader's own log, when after t0 it saw
+// lost NotReady and when it re-bound the first and the last task, and
+// when the first and the last of the moved containers started.
+func failoverTimeline(t0 time.Time, lost string, started []time.Time, nodes ...*clusterNode) string {
+	at := func(l map[string]any) time.Duration {
+		s, _ := l["time"].(string)
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return -1
+		}
+		return ts.Sub(t0).Round(10 * time.Millisecond)
+	}
+	var parts []string
+	for _, n := range nodes {
+		if n.name == lost {
+			continue
+		}
+		logs := n.c.logs.String()
+		for _, l := range logLines(logs, "scheduler: node NotReady") {
+			if l["node"] == lost && at(l) > 0 {
+				parts = append(parts, fmt.Sprintf("leader %s saw NotReady at %v", n.name, at(l)))
+			}
+		}
+		var first, last time.Duration
+		count := 0
+		for _, l := range logLines(logs, "scheduler: failover") {
+			if l["from"] != lost || at(l) <= 0 {
+				continue
+			}
+			if count == 0 {
+				first = at(l)
+			}
+			last = at(l)
+			count++
+		}
+		if count > 0 {
+			parts = append(parts, fmt.Sprintf("%d failovers from %v to %v", count, first, last))
+		}
+	}
+	if len(started) > 0 {
+		lo, hi := started[0], started[0]
+		for _, s := range started {
+			if s.Before(lo) {
+				lo = s
+			}
+			if s.After(hi) {
+				hi = s
+			}
+		}
+		parts = append(parts, fmt.Sprintf("moved containers started from %v to %v", lo.Sub(t0).Round(10*time.Millisecond), hi.Sub(t0).Round(10*time.Millisecond)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// logTimes is when, after t0, n logged each line with message msg that
+// match accepts (nil: all).
+func logTimes(n *clusterNode, t0 time.Time, msg string, match func(map[string]any) bool) []time.Duration {
+	var out []time.Duration
+	for _, l := range logLines(n.c.logs.String(), msg) {
+		s, _ := l["time"].(string)
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || ts.Before(t0) || (match != nil && !match(l)) {
+			continue
+		}
+		out = append(out, ts.Sub(t0).Round(10*time.Millisecond))
+	}
+	return out
+}
+
+// span says how many times there are and the first and last.
+func span(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d from %v to %v", len(ds), ds[0], ds[len(ds)-1])
+}
