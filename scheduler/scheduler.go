@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -88,6 +89,11 @@ type Scheduler struct {
 	// unboundSince is when this leader first listed each unbound task,
 	// for the binding latency. Only the pass touches it.
 	unboundSince map[types.UID]time.Time
+	// unfit is why each unbound task fit no node, as last logged: a task
+	// that stays unschedulable is logged when its reasons change, not at
+	// every pass (a thousand waiting tasks would log a thousand lines a
+	// second). Only the pass touches it.
+	unfit map[types.UID]string
 }
 
 // New returns a scheduler; Run starts it.
@@ -104,7 +110,7 @@ func New(opts Options) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{opts: opts, metrics: newMetrics(opts.Registerer), lostSince: map[string]time.Time{}, unboundSince: map[types.UID]time.Time{}}
+	return &Scheduler{opts: opts, metrics: newMetrics(opts.Registerer), lostSince: map[string]time.Time{}, unboundSince: map[types.UID]time.Time{}, unfit: map[types.UID]string{}}
 }
 
 // Run campaigns for leadership and schedules while it holds it, until ctx
@@ -174,6 +180,7 @@ func (s *Scheduler) forget() {
 	defer s.mu.Unlock()
 	clear(s.lostSince)
 	clear(s.unboundSince)
+	clear(s.unfit)
 }
 
 // nodeLostSince is when this leader first saw node NotReady; false while
@@ -189,7 +196,7 @@ func (s *Scheduler) nodeLostSince(node string) (time.Time, bool) {
 // (coalesced), every Resync, or when a lost node's grace ends.
 func (s *Scheduler) schedule(ctx context.Context) error {
 	for {
-		rv, graceEnds, err := s.pass(ctx)
+		res, err := s.pass(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -197,12 +204,12 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			s.opts.Logger.Warn("scheduler: pass failed", "err", err)
 		}
 		wait := s.opts.Resync
-		if graceEnds > 0 && graceEnds < wait {
+		if graceEnds := res.graceEnds; graceEnds > 0 && graceEnds < wait {
 			// A failover is due before the resync: act on time rather
 			// than up to a Resync late.
 			wait = graceEnds
 		}
-		if err := s.waitForChange(ctx, rv, wait); err != nil {
+		if err := s.waitForChange(ctx, res, wait); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -211,10 +218,13 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	}
 }
 
-// waitForChange returns after a task event since rv, or after wait.
-func (s *Scheduler) waitForChange(ctx context.Context, rv string, wait time.Duration) error {
+// waitForChange returns after a task that needs a node or any change of
+// a node (registered, cordoned, its lease gone) since the pass read them,
+// or after wait.
+func (s *Scheduler) waitForChange(ctx context.Context, res passResult, wait time.Duration) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	rv := res.tasksRV
 	if rv == "" {
 		select {
 		case <-ctx.Done():
@@ -234,11 +244,26 @@ func (s *Scheduler) waitForChange(ctx context.Context, rv string, wait time.Dura
 		return nil
 	}
 	defer w.Stop()
+	// Node keys change rarely (a registration, a cordon, a lease key that
+	// etcd deletes when it expires): each is a reason to look again at
+	// once, so a lost node's clock starts when etcd drops its lease, not
+	// up to a Resync later, and an uncordoned node gets work at once.
+	var nodeEvents clientv3.WatchChan
+	if s.opts.Client != nil && res.nodesRV > 0 {
+		nodeEvents = s.opts.Client.Watch(wctx, s.opts.Prefix+"node", clientv3.WithPrefix(),
+			clientv3.WithRev(res.nodesRV+1), clientv3.WithKeysOnly())
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+			return nil
+		case _, ok := <-nodeEvents:
+			if !ok {
+				nodeEvents = nil // ended (compacted, canceled): the timer remains
+				continue
+			}
 			return nil
 		case ev, ok := <-w.ResultChan():
 			if !ok {
@@ -259,19 +284,27 @@ func (s *Scheduler) waitForChange(ctx context.Context, rv string, wait time.Dura
 	}
 }
 
+// passResult is what a pass read, for the wait after it.
+type passResult struct {
+	// tasksRV and nodesRV are the revisions of the task and node lists.
+	tasksRV string
+	nodesRV int64
+	// graceEnds is how long until the grace of a lost node with tasks
+	// still to fail over ends (0: none pending).
+	graceEnds time.Duration
+}
+
 // pass binds every unbound task it can and fails over the tasks of nodes
-// lost for NodeGrace. It returns the resourceVersion of the task list it
-// read, and how long until the grace of a lost node with tasks still to
-// fail over ends (0: none pending).
-func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
+// lost for NodeGrace.
+func (s *Scheduler) pass(ctx context.Context) (passResult, error) {
 	listed := time.Now()
 	tasks, err := s.opts.Tasks.List(ctx, labels.Everything())
 	if err != nil {
-		return "", 0, fmt.Errorf("list tasks: %w", err)
+		return passResult{}, fmt.Errorf("list tasks: %w", err)
 	}
 	nodes, err := s.opts.Nodes.ListNodes(ctx)
 	if err != nil {
-		return "", 0, fmt.Errorf("list nodes: %w", err)
+		return passResult{}, fmt.Errorf("list nodes: %w", err)
 	}
 	now := time.Now()
 	lost := s.trackNodes(nodes.Items, now)
@@ -327,7 +360,10 @@ func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
 			node, reasons := pick(t, loads)
 			if node == "" {
 				s.metrics.attempt(resultUnschedulable)
-				s.opts.Logger.Info("scheduler: no node fits", "task", t.Name, "nodes", len(nodes.Items), "reasons", reasons)
+				if why := fmt.Sprint(reasons); s.unfit[t.UID] != why {
+					s.unfit[t.UID] = why
+					s.opts.Logger.Info("scheduler: no node fits", "task", t.Name, "nodes", len(nodes.Items), "reasons", reasons)
+				}
 				continue
 			}
 			// Counted at once, so the next pick sees the node's load
@@ -343,7 +379,13 @@ func (s *Scheduler) pass(ctx context.Context) (string, time.Duration, error) {
 			delete(s.unboundSince, uid) // bound elsewhere, or deleted
 		}
 	}
-	return tasks.ResourceVersion, graceEnds, err
+	for uid := range s.unfit {
+		if !unbound[uid] {
+			delete(s.unfit, uid)
+		}
+	}
+	nodesRV, _ := strconv.ParseInt(nodes.ResourceVersion, 10, 64)
+	return passResult{tasksRV: tasks.ResourceVersion, nodesRV: nodesRV, graceEnds: graceEnds}, err
 }
 
 // binding is one placement a pass decided.
