@@ -23,8 +23,8 @@ type unfitLog struct {
 }
 
 func (l *unfitLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *unfitLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *unfitLog) WithGroup(string) slog.Handler           { return l }
+func (l *unfitLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *unfitLog) WithGroup(string) slog.Handler            { return l }
 func (l *unfitLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "scheduler: no node fits" {
 		return nil
