@@ -35,29 +35,18 @@ func TestE2E_Cluster_Drain(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 	nodes := e.startNodes("/e2e-drain/", func(string) string { return srv.Endpoint() }, "e2e-dr-1", "e2e-dr-2", "e2e-dr-3")
-	front, drained := nodes[0].c, nodes[1].name
+	front := nodes[0].c
 
 	for i := range 18 {
-		if i%6 == 1 {
+		if k := i / 6; i == 6*k+1+k%3 {
 			front.put(e.task(fmt.Sprintf("dr-job-%02d", i), restartPolicy(v1.RestartNever)))
 		} else {
 			front.put(e.task(fmt.Sprintf("dr-web-%02d", i), restartPolicy(v1.RestartAlways)))
 		}
 	}
 	before := e.waitPlaced(front, 90*time.Second)
-	var movable, jobs []string
-	for _, name := range sortedKeys(before) {
-		if p := before[name]; p.node == drained {
-			if p.policy == v1.RestartNever {
-				jobs = append(jobs, name)
-			} else {
-				movable = append(movable, name)
-			}
-		}
-	}
-	if len(movable) == 0 || len(jobs) == 0 {
-		t.Fatalf("%s runs %d Always tasks and %d Never jobs: the test needs both", drained, len(movable), len(jobs))
-	}
+	dn, movable, jobs := pickNode(t, before, nodes[1], nodes[2], nodes[0])
+	drained := dn.name
 	t.Logf("tasks per node: %v; %s runs %d Always tasks and %d Never job(s)", perNode(before), drained, len(movable), len(jobs))
 
 	start := time.Now()

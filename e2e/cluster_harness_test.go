@@ -115,6 +115,35 @@ func (e *env) waitPlaced(front *cubelet, timeout time.Duration) map[string]place
 	return out
 }
 
+// kinds splits the tasks placed on node into Always (or OnFailure) ones
+// and Never jobs, in name order.
+func kinds(ps map[string]placed, node string) (always, never []string) {
+	for _, name := range sortedKeys(ps) {
+		if p := ps[name]; p.node == node {
+			if p.policy == v1.RestartNever {
+				never = append(never, name)
+			} else {
+				always = append(always, name)
+			}
+		}
+	}
+	return always, never
+}
+
+// pickNode returns the first of candidates that runs both Always tasks
+// and Never jobs, the scheduler having placed them as it saw fit: the
+// tests that lose or drain a node need both kinds on it.
+func pickNode(t *testing.T, ps map[string]placed, candidates ...*clusterNode) (n *clusterNode, always, never []string) {
+	t.Helper()
+	for _, n := range candidates {
+		if always, never := kinds(ps, n.name); len(always) > 0 && len(never) > 0 {
+			return n, always, never
+		}
+	}
+	t.Fatalf("no node of %d runs both Always tasks and Never jobs: %v", len(candidates), perNode(ps))
+	return nil, nil, nil
+}
+
 // perNode counts placements per node.
 func perNode(ps map[string]placed) map[string]int {
 	out := map[string]int{}
@@ -342,26 +371,35 @@ func (w *copyWatch) stop() {
 	<-w.done
 }
 
-// check fails the test when any poll saw a task with two running
-// containers, when polls failed, or when the poller ran fewer than
-// minPolls times or left a gap of more than maxGap between two polls
-// (a poller that did not poll proves nothing).
+// check fails the test with each of problems' findings.
 func (w *copyWatch) check(t *testing.T, minPolls int, maxGap time.Duration) {
 	t.Helper()
+	for _, p := range w.problems(minPolls, maxGap) {
+		t.Error(p)
+	}
+}
+
+// problems: any poll that saw a task with two running containers, polls
+// that failed, and a poller that ran fewer than minPolls times or left
+// more than maxGap between two polls (a poller that did not poll proves
+// nothing).
+func (w *copyWatch) problems(minPolls int, maxGap time.Duration) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	var out []string
 	if w.doubled > 0 {
-		t.Errorf("two running copies of a task seen in %d of %d polls: %s", w.doubled, w.polls, strings.Join(w.violations, "; "))
+		out = append(out, fmt.Sprintf("two running copies of a task seen in %d of %d polls: %s", w.doubled, w.polls, strings.Join(w.violations, "; ")))
 	}
 	if len(w.errs) > 0 {
-		t.Errorf("%d polls of Docker failed: %s", len(w.errs), strings.Join(w.errs[:min(len(w.errs), 5)], "; "))
+		out = append(out, fmt.Sprintf("%d polls of Docker failed: %s", len(w.errs), strings.Join(w.errs[:min(len(w.errs), 5)], "; ")))
 	}
 	if w.polls < minPolls {
-		t.Errorf("the copy poller ran %d times, want at least %d", w.polls, minPolls)
+		out = append(out, fmt.Sprintf("the copy poller ran %d times, want at least %d", w.polls, minPolls))
 	}
 	if w.maxGap > maxGap {
-		t.Errorf("the copy poller left %v between two polls, want at most %v", w.maxGap, maxGap)
+		out = append(out, fmt.Sprintf("the copy poller left %v between two polls, want at most %v", w.maxGap, maxGap))
 	}
+	return out
 }
 
 // firstZero is the time of the first poll at or after from that saw no

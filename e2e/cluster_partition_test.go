@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
+	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
@@ -65,18 +67,9 @@ func TestE2E_Cluster_Partition(t *testing.T) {
 		}
 	}
 	before := e.waitPlaced(front, 90*time.Second)
-	var lostWeb, lostJobs []string
-	for _, name := range sortedKeys(before) {
-		if p := before[name]; p.node == cutOff {
-			if p.policy == v1.RestartNever {
-				lostJobs = append(lostJobs, name)
-			} else {
-				lostWeb = append(lostWeb, name)
-			}
-		}
-	}
+	lostWeb, lostJobs := kinds(before, cutOff)
 	if len(lostWeb) == 0 || len(lostJobs) == 0 {
-		t.Fatalf("%s runs %d Always tasks and %d Never jobs: the test needs both", cutOff, len(lostWeb), len(lostJobs))
+		t.Fatalf("%s runs %d Always tasks and %d Never jobs: the test needs both (%v)", cutOff, len(lostWeb), len(lostJobs), perNode(before))
 	}
 	t.Logf("tasks per node: %v; %s runs %d Always tasks and %d Never jobs; scheduler leader: %s",
 		perNode(before), cutOff, len(lostWeb), len(lostJobs), schedulerLeader(t, srv, prefix))
@@ -163,7 +156,7 @@ func TestE2E_Cluster_Partition(t *testing.T) {
 			bound[tk.Name] = tk.Spec.NodeName
 		}
 		for _, c := range byInstance(e.managed())[cutOff] {
-			if task := c.Labels["io.cubelet.task"]; bound[task] != cutOff {
+			if task := c.Labels[controller.LabelTask]; bound[task] != cutOff {
 				return false, fmt.Sprintf("%s still has %s of %s, bound to %s", cutOff, c.Name, task, bound[task])
 			}
 		}
@@ -188,4 +181,30 @@ func TestE2E_Cluster_Partition(t *testing.T) {
 		}
 	}
 	e.checkUntouched(front, before, cutOff)
+}
+
+// TestE2E_Cluster_CopyWatchCanFail checks the partition test's poller
+// against made-up polls: two running containers of one task on two of
+// the test's nodes are seen, another cubelet's are not counted, and too
+// few polls or too long a gap are findings of their own.
+func TestE2E_Cluster_CopyWatchCanFail(t *testing.T) {
+	w := &copyWatch{interval: copyPoll, start: time.Now(), ours: map[string]bool{"n1": true, "n2": true}}
+	now := time.Now()
+	w.record(now, 0, []psContainer{{ID: "a", instance: "n1", task: "web"}, {ID: "b", instance: "other", task: "web"}}, nil)
+	if p := w.problems(1, time.Second); len(p) != 0 {
+		t.Errorf("one copy on a test node and one of another cubelet: %v, want no finding", p)
+	}
+	w.record(now.Add(copyPoll), copyPoll, []psContainer{{ID: "a", instance: "n1", task: "web"}, {ID: "c", instance: "n2", task: "web"}}, nil)
+	if p := w.problems(1, time.Second); len(p) != 1 || !strings.Contains(p[0], "two running copies") {
+		t.Errorf("two copies on two test nodes: %v, want that finding", p)
+	}
+	idle := &copyWatch{interval: copyPoll, start: now, ours: map[string]bool{"n1": true}}
+	idle.record(now, 0, nil, nil)
+	idle.record(now.Add(2*time.Second), 2*time.Second, nil, nil)
+	if p := idle.problems(50, 500*time.Millisecond); len(p) != 2 {
+		t.Errorf("2 polls 2 s apart: %v, want too few polls and too long a gap", p)
+	}
+	if got := idle.firstZero("n1", now, time.Time{}); !got.Equal(now) {
+		t.Errorf("firstZero = %v, want the first poll", got)
+	}
 }
