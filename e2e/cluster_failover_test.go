@@ -269,8 +269,8 @@ func (e *env) startedOf(tasks []string) []time.Time {
 	return out
 }
 
-// failoverTimeline says, from the leader's own log, when after t0 it saw
-// lost NotReady and when it re-bound the first and the last task, and
+// failoverTimeline says, from the leader's own log, when after t0 it
+// began to lead (if it took over), when it saw lost NotReady and when it re-bound the first and the last task, and
 // when the first and the last of the moved containers started.
 func failoverTimeline(t0 time.Time, lost string, started []time.Time, nodes ...*clusterNode) string {
 	at := func(l map[string]any) time.Duration {
@@ -287,6 +287,11 @@ func failoverTimeline(t0 time.Time, lost string, started []time.Time, nodes ...*
 			continue
 		}
 		logs := n.c.logs.String()
+		for _, l := range logLines(logs, "scheduler: leading") {
+			if at(l) > 0 {
+				parts = append(parts, fmt.Sprintf("%s leading from %v", n.name, at(l)))
+			}
+		}
 		for _, l := range logLines(logs, "scheduler: node NotReady") {
 			if l["node"] == lost && at(l) > 0 {
 				parts = append(parts, fmt.Sprintf("leader %s saw NotReady at %v", n.name, at(l)))
