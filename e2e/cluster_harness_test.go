@@ -37,11 +37,17 @@ type clusterNode struct {
 // socket, on the etcd endpoints endpoints(name) gives, under prefix.
 func (e *env) startNodes(prefix string, endpoints func(name string) string, names ...string) []*clusterNode {
 	e.t.Helper()
+	return e.startNodesWith(prefix, endpoints, nil, names...)
+}
+
+// startNodesWith is startNodes with extra flags for every cubelet.
+func (e *env) startNodesWith(prefix string, endpoints func(name string) string, extra []string, names ...string) []*clusterNode {
+	e.t.Helper()
 	var nodes []*clusterNode
 	for _, name := range names {
-		n := &clusterNode{name: name, env: *e, flags: []string{
+		n := &clusterNode{name: name, env: *e, flags: append([]string{
 			"--etcd-endpoints", endpoints(name), "--etcd-prefix", prefix, "--node-name", name,
-		}}
+		}, extra...)}
 		n.env.dataDir = e.t.TempDir()
 		n.c = n.env.start(n.flags...)
 		nodes = append(nodes, n)

@@ -41,7 +41,7 @@ const copyPoll = 75 * time.Millisecond
 // within 0.1 to 0.4 s. The poller: 112 to 140 polls, longest gap 127 to
 // 263 ms. 23 to 42 s in all.
 func TestE2E_Cluster_Partition(t *testing.T) {
-	testPartition(t, false)
+	testPartition(t, false, nil)
 }
 
 // TestE2E_Cluster_PartitionOfTheLeader is TestE2E_Cluster_Partition with
@@ -56,10 +56,10 @@ func TestE2E_Cluster_Partition(t *testing.T) {
 // lease expired), re-binding at 7.2 s, moved tasks running at 9.3 s;
 // 22 s in all.
 func TestE2E_Cluster_PartitionOfTheLeader(t *testing.T) {
-	testPartition(t, true)
+	testPartition(t, true, nil)
 }
 
-func testPartition(t *testing.T, leaderCut bool) {
+func testPartition(t *testing.T, leaderCut bool, extra []string) {
 	e := newEnv(t)
 	srv, err := etcdtest.Start(t.Context(), etcdtest.Binary(t))
 	if err != nil {
@@ -74,12 +74,12 @@ func testPartition(t *testing.T, leaderCut bool) {
 	if leaderCut {
 		names = []string{cutOff, "e2e-pt-1", "e2e-pt-2"}
 	}
-	nodes := e.startNodes(prefix, func(name string) string {
+	nodes := e.startNodesWith(prefix, func(name string) string {
 		if name == cutOff {
 			return proxy.Endpoint()
 		}
 		return srv.Endpoint()
-	}, names...)
+	}, extra, names...)
 	var front *cubelet
 	var victim *clusterNode
 	for _, n := range nodes {
