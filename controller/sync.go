@@ -254,7 +254,7 @@ func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.T
 	defer cancel()
 	updated := task.DeepCopy()
 	updated.Status = status
-	stored, err := c.store.UpdateStatus(ctx, updated)
+	stored, err := c.updateStatusFrom(ctx, task, updated)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
@@ -280,7 +280,7 @@ func (c *Controller) finalize(ctx context.Context, task *v1.Task) error {
 			updated.Finalizers = append(updated.Finalizers, f)
 		}
 	}
-	if _, err := c.store.Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := c.updateFrom(ctx, task, updated); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("release finalizer of task %s: %w", task.Name, err)
 	}
 	c.crashes.forget(task.Name)

@@ -388,12 +388,6 @@ func (s *Scheduler) pass(ctx context.Context) (passResult, error) {
 	return passResult{tasksRV: tasks.ResourceVersion, nodesRV: nodesRV, graceEnds: graceEnds}, err
 }
 
-// updaterFrom is the etcd store's Update that takes the caller's read of
-// the task as its guess of what is stored (store.Etcd.UpdateFrom).
-type updaterFrom interface {
-	UpdateFrom(ctx context.Context, current, task *v1.Task) (*v1.Task, error)
-}
-
 // binding is one placement a pass decided.
 type binding struct {
 	task *v1.Task
@@ -550,15 +544,9 @@ func (s *Scheduler) finalize(ctx context.Context, t *v1.Task, why string) bool {
 func (s *Scheduler) bind(ctx context.Context, t *v1.Task, node string) (*v1.Task, error) {
 	b := t.DeepCopy()
 	b.Spec.NodeName = node
-	var out *v1.Task
-	var err error
-	if u, ok := s.opts.Tasks.(updaterFrom); ok {
-		// t is the task as listed: commit against it without reading
-		// it again (one round trip instead of two).
-		out, err = u.UpdateFrom(ctx, t, b)
-	} else {
-		out, err = s.opts.Tasks.Update(ctx, b)
-	}
+	// t is the task as listed: commit against it without reading it
+	// again (one round trip instead of two).
+	out, err := store.UpdateFrom(ctx, s.opts.Tasks, t, b)
 	if err != nil {
 		return nil, fmt.Errorf("bind task %q to %s: %w", t.Name, node, err)
 	}

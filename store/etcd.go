@@ -364,6 +364,16 @@ func (e *Etcd) UpdateFrom(ctx context.Context, current, task *v1.Task) (*v1.Task
 	return e.writeFrom(ctx, "update", task.Name, updateTask(task.DeepCopy()), current.DeepCopy(), rev)
 }
 
+// UpdateStatusFrom is UpdateStatus of task assuming current is what is
+// stored, as UpdateFrom.
+func (e *Etcd) UpdateStatusFrom(ctx context.Context, current, task *v1.Task) (*v1.Task, error) {
+	rev, err := parseRevision(current.ResourceVersion)
+	if err != nil || rev <= 0 || current.Name != task.Name {
+		return e.UpdateStatus(ctx, task)
+	}
+	return e.writeFrom(ctx, "update status of", task.Name, updateTaskStatus(task.DeepCopy()), current.DeepCopy(), rev)
+}
+
 // UpdateStatus implements Interface.
 func (e *Etcd) UpdateStatus(ctx context.Context, task *v1.Task) (*v1.Task, error) {
 	return e.write(ctx, "update status of", task.Name, updateTaskStatus(task.DeepCopy()))

@@ -4,7 +4,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	v1 "github.com/cubelet/cubelet/apis/v1"
 )
 
 // UpdateFrom answers as Update whether its guess of the stored task is
@@ -64,5 +67,33 @@ func TestEtcd_UpdateFrom_GuessRightOrStale(t *testing.T) {
 	if want.ResourceVersion == cur.ResourceVersion || want.Spec.NodeName != "" || want.Generation != got.Generation+1 {
 		t.Errorf("unchanged stale guess answered rv %s node %q gen %d, want a new write (unbound, generation %d), not the guess (rv %s)",
 			want.ResourceVersion, want.Spec.NodeName, want.Generation, got.Generation+1, cur.ResourceVersion)
+	}
+}
+
+// UpdateStatusFrom, through the metrics wrapper as the controller calls
+// it: a right guess writes the status; a stale one under its
+// resourceVersion answers 409, as UpdateStatus does.
+func TestEtcd_UpdateStatusFrom_ThroughTheMetricsWrapper(t *testing.T) {
+	e := openTestEtcd(t, EtcdOptions{})
+	s := WithWriteMetrics(e, prometheus.NewRegistry())
+	ctx := context.Background()
+	cur := mustCreate(t, s, newTask("job"))
+
+	running := cur.DeepCopy()
+	running.Status.State = v1.Scheduled
+	got, err := UpdateStatusFrom(ctx, s.(StatusUpdater), cur, running)
+	if err != nil {
+		t.Fatalf("right guess: %v", err)
+	}
+	if got.Status.State != v1.Scheduled || got.ResourceVersion == cur.ResourceVersion {
+		t.Errorf("status %s rv %s, want Scheduled at a new resourceVersion", got.Status.State, got.ResourceVersion)
+	}
+	stale := cur.DeepCopy()
+	stale.Status.State = v1.Failed
+	if _, err := UpdateStatusFrom(ctx, s.(StatusUpdater), cur, stale); !apierrors.IsConflict(err) {
+		t.Errorf("stale guess under its resourceVersion: %v, want 409 Conflict", err)
+	}
+	if stored, _ := e.Get(ctx, "job"); stored.Status.State != v1.Scheduled {
+		t.Errorf("stored state %s, want Scheduled kept", stored.Status.State)
 	}
 }

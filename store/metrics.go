@@ -79,6 +79,20 @@ func (s *timedStore) UpdateStatus(ctx context.Context, t *v1.Task) (*v1.Task, er
 	return out, err
 }
 
+func (s *timedStore) UpdateFrom(ctx context.Context, current, t *v1.Task) (*v1.Task, error) {
+	start := time.Now()
+	out, err := UpdateFrom(ctx, s.Interface, current, t)
+	s.observe("update", start, err)
+	return out, err
+}
+
+func (s *timedStore) UpdateStatusFrom(ctx context.Context, current, t *v1.Task) (*v1.Task, error) {
+	start := time.Now()
+	out, err := UpdateStatusFrom(ctx, s.Interface, current, t)
+	s.observe("update_status", start, err)
+	return out, err
+}
+
 func (s *timedStore) Delete(ctx context.Context, name, uid string) (*v1.Task, error) {
 	start := time.Now()
 	out, err := s.Interface.Delete(ctx, name, uid)
