@@ -69,12 +69,20 @@ func (b *Bolt) send(ctx context.Context, req *writeRequest) (*v1.Task, error) {
 // pay for one fsync instead of N. Being alone to write, it also assigns
 // revisions and publishes events in order without further locking.
 //
+// When writes have been coming from many callers, it lingers for the
+// rest of them before committing (see gather): callers answered by one
+// commit come back with their next write a moment apart, and without the
+// wait the first of them would go alone, the others each waiting a whole
+// commit for the next one. (Issue 14: the controller's 16 workers, whose
+// status writes went out in commits of 5 on average.)
+//
 // bbolt's own db.Batch was not used: it retries a failing function alone
 // and gives no hook between commit and return, where events must be
-// published in revision order.
+// published in revision order; and it waits a fixed 10 ms.
 func (b *Bolt) write() {
 	defer close(b.writerDone)
 	batch := make([]*writeRequest, 0, b.opts.MaxBatch)
+	var g gather
 	for {
 		select {
 		case req := <-b.requests:
@@ -91,8 +99,73 @@ func (b *Bolt) write() {
 				break drain
 			}
 		}
+		batch = g.linger(b, batch)
+		start := time.Now()
 		b.commit(batch)
+		g.committed(len(batch), time.Since(start))
 		clear(batch)
+	}
+}
+
+// gather is the writer's notion of how many callers write at once: the
+// largest batch of the last gatherWindow commits, and how long the last
+// commit took.
+type gather struct {
+	peak, next int // peak of the current window, and of the one before
+	commits    int
+	took       time.Duration
+	timer      *time.Timer
+}
+
+const (
+	// gatherWindow is how many commits a peak of concurrency is
+	// remembered for.
+	gatherWindow = 64
+	// maxLinger caps the wait for more writes in all, and lingerGap the
+	// wait for each next one: callers that come back in a stream (the
+	// controller's workers) are gathered, sparse ones (HTTP clients, each
+	// a round trip away) are not waited for long.
+	maxLinger = time.Millisecond
+	lingerGap = 200 * time.Microsecond
+)
+
+// linger waits, when writes have come from many callers lately, until
+// batch is as large as the recent peak, or no write came for lingerGap,
+// or half the last commit's time has passed (at most maxLinger), and
+// returns batch with what came. A single writer (peak 1) never waits.
+func (g *gather) linger(b *Bolt, batch []*writeRequest) []*writeRequest {
+	want := min(max(g.peak, g.next), b.opts.MaxBatch)
+	if len(batch) >= want || g.took <= 0 {
+		return batch
+	}
+	deadline := time.Now().Add(min(g.took/2, maxLinger))
+	if g.timer == nil {
+		g.timer = time.NewTimer(time.Hour)
+	}
+	defer g.timer.Stop()
+	for len(batch) < want {
+		wait := min(time.Until(deadline), lingerGap)
+		if wait <= 0 {
+			return batch
+		}
+		g.timer.Reset(wait)
+		select {
+		case req := <-b.requests:
+			batch = append(batch, req)
+		case <-g.timer.C:
+			return batch
+		case <-b.closing:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (g *gather) committed(n int, took time.Duration) {
+	g.peak = max(g.peak, n)
+	g.took = took
+	if g.commits++; g.commits == gatherWindow {
+		g.next, g.peak, g.commits = g.peak, 0, 0
 	}
 }
 
