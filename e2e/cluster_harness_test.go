@@ -91,7 +91,7 @@ type placed struct {
 func (e *env) waitPlaced(front *cubelet, timeout time.Duration) map[string]placed {
 	e.t.Helper()
 	out := map[string]placed{}
-	eventually(e.t, timeout, "every task bound and Running in one container of its node", func() (bool, string) {
+	eventuallyEvery(e.t, timeout, 200*time.Millisecond, "every task bound and Running in one container of its node", func() (bool, string) {
 		clear(out)
 		running := e.runningByTask()
 		for _, tk := range front.list() {
@@ -150,6 +150,26 @@ func pickNode(t *testing.T, ps map[string]placed, candidates ...*clusterNode) (n
 	return nil, nil, nil
 }
 
+// eventuallyEvery is eventually with its own pause between tries: the
+// failover waits poll gently, since each try lists every task through a
+// cubelet and Docker's containers, load that would slow down the very
+// failover being timed (its figures come from Docker's start times and
+// the cubelets' logs, not from when a try saw them).
+func eventuallyEvery(t *testing.T, timeout, every time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, msg)
+		}
+		time.Sleep(every)
+	}
+}
+
 // perNode counts placements per node.
 func perNode(ps map[string]placed) map[string]int {
 	out := map[string]int{}
@@ -184,6 +204,30 @@ func (e *env) removeInstance(instance string) int {
 		}
 	}
 	return len(cs)
+}
+
+// killInstance kills every running container of one instance at once
+// (SIGKILL) and leaves them on disk, as a host that loses power and
+// boots again finds them; it returns how many.
+func (e *env) killInstance(instance string) int {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := e.docker.ListContainers(ctx, controller.LabelInstance, instance)
+	if err != nil {
+		e.t.Fatalf("list containers of %s: %v", instance, err)
+	}
+	n := 0
+	for _, c := range cs {
+		if !c.Running() {
+			continue
+		}
+		if err := e.docker.StopContainer(ctx, c.ID, 0); err != nil {
+			e.t.Fatalf("kill %s: %v", c.Name, err)
+		}
+		n++
+	}
+	return n
 }
 
 // psContainer is one running container as Docker's list reports it.
