@@ -123,7 +123,7 @@ func testPartition(t *testing.T, leaderCut bool, extra []string) {
 	proxy.Cut()
 
 	var notReady, moved time.Duration
-	eventually(t, 40*time.Second, cutOff+" fenced, its Always tasks Running elsewhere, its Never jobs Failed/NodeLost", func() (bool, string) {
+	eventuallyEvery(t, 40*time.Second, 250*time.Millisecond, cutOff+" fenced, its Always tasks Running elsewhere, its Never jobs Failed/NodeLost", func() (bool, string) {
 		if notReady == 0 && !front.nodeReadiness()[cutOff] {
 			notReady = time.Since(cut)
 		}
