@@ -243,3 +243,68 @@ func TestE2E_Cluster_CopyWatchCanFail(t *testing.T) {
 		t.Errorf("firstZero = %v, want the first poll", got)
 	}
 }
+
+// TestE2E_Cluster_ShortPartition_NothingMoves cuts one node of three
+// off etcd for 1.5 s, less than its lease can lapse in (the lease of 5 s
+// is renewed every 1.7 s, and the node stops counting on it 0.5 s before
+// its TTL: at least 2.8 s after the cut), then heals. Nothing may
+// happen: the node fences nothing (every poll of Docker, every 75 ms
+// until the last moment the leader could have failed it over plus a
+// second, sees all its containers running), stays Ready, and no task
+// anywhere moves, restarts or is replaced.
+func TestE2E_Cluster_ShortPartition_NothingMoves(t *testing.T) {
+	e := newEnv(t)
+	srv, err := etcdtest.Start(t.Context(), etcdtest.Binary(t))
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	proxy := newEtcdProxy(t, srv.Endpoint())
+	const cutOff = "e2e-sp-3"
+	nodes := e.startNodes("/e2e-short-partition/", func(name string) string {
+		if name == cutOff {
+			return proxy.Endpoint()
+		}
+		return srv.Endpoint()
+	}, "e2e-sp-1", "e2e-sp-2", cutOff)
+	front := nodes[0].c
+	for i := range 15 {
+		front.put(e.task(fmt.Sprintf("sp-web-%02d", i)))
+	}
+	before := e.waitPlaced(front, 60*time.Second)
+	onCut := perNode(before)[cutOff]
+	if onCut == 0 {
+		t.Fatalf("no task on %s: %v", cutOff, perNode(before))
+	}
+
+	watch := e.watchCopies(copyPoll, nodes)
+	cut := time.Now()
+	proxy.Cut()
+	// A timer, not a poll: the cut's length is the experiment.
+	<-time.After(1500 * time.Millisecond)
+	proxy.Heal()
+	// The leader could fail the node over no later than the lease's TTL
+	// and --node-grace after the cut; watch until a second past that.
+	end := cut.Add(5*time.Second + 2*time.Second + time.Second)
+	eventuallyEvery(t, time.Until(end)+5*time.Second, 250*time.Millisecond, "the observation window to pass, "+cutOff+" Ready throughout", func() (bool, string) {
+		if r := front.nodeReadiness(); !r[cutOff] {
+			t.Fatalf("%s NotReady %v after a 1.5 s cut: %v", cutOff, time.Since(cut).Round(100*time.Millisecond), r)
+		}
+		return time.Now().After(end), "watching"
+	})
+	watch.stop()
+	t.Logf("copy poller: %s", watch.summary())
+	watch.check(t, 50, 500*time.Millisecond)
+	watch.mu.Lock()
+	for _, r := range watch.history {
+		if r.byInstance[cutOff] != onCut {
+			t.Errorf("t+%.2fs: %d containers of %s running, want all %d (nothing fenced)", r.at.Sub(cut).Seconds(), r.byInstance[cutOff], cutOff, onCut)
+			break
+		}
+	}
+	watch.mu.Unlock()
+	e.checkUntouched(front, before, "")
+	if fences := logTimes(nodes[2], cut, "node lease not held: fencing, stopping this node's containers", nil); len(fences) > 0 {
+		t.Errorf("%s fenced at %v after a 1.5 s cut", cutOff, fences)
+	}
+}
