@@ -170,6 +170,19 @@ func eventuallyEvery(t *testing.T, timeout, every time.Duration, what string, co
 	}
 }
 
+// waitBound polls until every task is bound to a node.
+func (e *env) waitBound(front *cubelet) {
+	e.t.Helper()
+	eventuallyEvery(e.t, 60*time.Second, 100*time.Millisecond, "every task bound", func() (bool, string) {
+		for _, tk := range front.list() {
+			if tk.Spec.NodeName == "" {
+				return false, tk.Name + " not bound"
+			}
+		}
+		return true, ""
+	})
+}
+
 // perNode counts placements per node.
 func perNode(ps map[string]placed) map[string]int {
 	out := map[string]int{}
