@@ -91,12 +91,13 @@ func testPartition(t *testing.T, leaderCut bool, extra []string) {
 		}
 	}
 
-	for i := range 30 {
-		if i%5 == 4 {
-			front.put(e.task(fmt.Sprintf("pt-job-%02d", i), restartPolicy(v1.RestartNever)))
-		} else {
-			front.put(e.task(fmt.Sprintf("pt-web-%02d", i), restartPolicy(v1.RestartAlways)))
-		}
+	// Servers first, bound, then the jobs: they spread over even nodes.
+	for i := range 24 {
+		front.put(e.task(fmt.Sprintf("pt-web-%02d", i), restartPolicy(v1.RestartAlways)))
+	}
+	e.waitBound(front)
+	for i := range 6 {
+		front.put(e.task(fmt.Sprintf("pt-job-%02d", i), restartPolicy(v1.RestartNever)))
 	}
 	before := e.waitPlaced(front, 90*time.Second)
 	lostWeb, lostJobs := kinds(before, cutOff)
