@@ -41,7 +41,7 @@ const copyPoll = 75 * time.Millisecond
 // within 0.1 to 0.4 s. The poller: 112 to 140 polls, longest gap 127 to
 // 263 ms. 23 to 42 s in all.
 func TestE2E_Cluster_Partition(t *testing.T) {
-	testPartition(t, false, nil)
+	testPartition(t, false, 0, nil)
 }
 
 // TestE2E_Cluster_PartitionOfTheLeader is TestE2E_Cluster_Partition with
@@ -56,10 +56,13 @@ func TestE2E_Cluster_Partition(t *testing.T) {
 // lease expired), re-binding at 7.2 s, moved tasks running at 9.3 s;
 // 22 s in all.
 func TestE2E_Cluster_PartitionOfTheLeader(t *testing.T) {
-	testPartition(t, true, nil)
+	testPartition(t, true, 0, nil)
 }
 
-func testPartition(t *testing.T, leaderCut bool, extra []string) {
+// testPartition: leaderCut puts the scheduler's leader on the cut node;
+// the cut lasts at least hold (else it heals once the failover is seen);
+// extra flags go to every cubelet.
+func testPartition(t *testing.T, leaderCut bool, hold time.Duration, extra []string) {
 	e := newEnv(t)
 	srv, err := etcdtest.Start(t.Context(), etcdtest.Binary(t))
 	if err != nil {
@@ -180,12 +183,16 @@ func testPartition(t *testing.T, leaderCut bool, extra []string) {
 	e.checkUntouched(front, before, cutOff)
 
 	// Heal: the node is back, removes what moved, runs only its own.
+	if hold > 0 {
+		<-time.After(time.Until(cut.Add(hold)))
+	}
 	healed := time.Now()
 	proxy.Heal()
 	eventually(t, 30*time.Second, cutOff+" Ready again", func() (bool, string) {
 		r := front.nodeReadiness()
 		return r[cutOff], fmt.Sprintf("%v", r)
 	})
+	t.Logf("%s Ready again %v after the heal (cut for %v)", cutOff, time.Since(healed).Round(100*time.Millisecond), healed.Sub(cut).Round(100*time.Millisecond))
 	eventually(t, 30*time.Second, cutOff+"'s containers of the moved tasks removed", func() (bool, string) {
 		bound := map[string]string{}
 		for _, tk := range front.list() {
