@@ -152,6 +152,9 @@ func (f *storeFlags) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// minNodeGrace is the shortest --node-grace accepted.
+const minNodeGrace = time.Second
+
 // cluster is what a cubelet on etcd runs besides the store: its node's
 // registration and the scheduler. Both are absent on a single host.
 type cluster struct {
@@ -172,8 +175,13 @@ func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prom
 	if !ok {
 		return &cluster{stop: func() {}}, nil
 	}
-	if f.nodeGrace <= 0 {
-		return nil, fmt.Errorf("--node-grace %s: must be positive", f.nodeGrace)
+	// The grace is what keeps a fenced node's copies apart from their
+	// replacements: the fence starts half a second before etcd may expire
+	// the lease and its stops took up to 1.2 s in the partition tests, so
+	// a leader that moved tasks sooner than a second after the expiry
+	// could start a copy while the old one still runs.
+	if f.nodeGrace < minNodeGrace {
+		return nil, fmt.Errorf("--node-grace %s: must be at least %s (the fence's time to stop this node's containers after its lease expired; docs/cluster.md, Fencing)", f.nodeGrace, minNodeGrace)
 	}
 	if errs := metav1validation.ValidateLabels(f.nodeLabels, field.NewPath("--node-labels")); len(errs) > 0 {
 		return nil, errs.ToAggregate()

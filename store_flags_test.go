@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cubelet/cubelet/store"
 )
@@ -69,11 +70,13 @@ func TestStoreFlags_NodeLabelsWithoutEndpoints_Refused(t *testing.T) {
 	}
 }
 
-func TestStoreFlags_NodeGraceNotPositive_Refused(t *testing.T) {
+func TestStoreFlags_NodeGraceUnderASecond_Refused(t *testing.T) {
 	var e *store.Etcd // the check comes before any use of the store
-	f := storeFlags{}
-	_, err := f.startCluster(context.Background(), e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err == nil || !strings.Contains(err.Error(), "--node-grace") {
-		t.Fatalf("err %v", err)
+	for _, grace := range []time.Duration{0, -time.Second, 100 * time.Millisecond, 999 * time.Millisecond} {
+		f := storeFlags{nodeGrace: grace}
+		_, err := f.startCluster(context.Background(), e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil || !strings.Contains(err.Error(), "--node-grace") {
+			t.Errorf("--node-grace %s: err %v, want refused", grace, err)
+		}
 	}
 }
