@@ -107,7 +107,7 @@ var readings = []reading{
 	},
 	{
 		section: "In process",
-		method: "The real controller (informers, rate-limited workqueue, 8 workers, logs discarded) over " +
+		method: "The real controller (informers, rate-limited workqueue, as many workers as serve's default, logs discarded) over " +
 			"the real bbolt store in a temporary directory and the in-memory fake engine with zero " +
 			"latency. The tasks are written first (Pending, as the API writes them); the clock runs " +
 			"from Run until the store has acknowledged a Running status with a container for every " +
