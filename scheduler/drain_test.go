@@ -2,17 +2,13 @@ package scheduler
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 func TestMoveOf(t *testing.T) {
@@ -82,26 +78,10 @@ func (r *racing) Update(ctx context.Context, t *v1.Task) (*v1.Task, error) {
 // was bound elsewhere meanwhile is left as the other writer bound it; a
 // running Never job stays.
 func TestDrain_Etcd_MovesWithCAS(t *testing.T) {
-	binary := etcdtest.Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := etcdtest.Start(ctx, binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	open := func(name string) *store.Etcd {
-		e, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/drain/", NodeName: name, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		return e
-	}
+	ctx, open := startTestEtcd(t, "/drain/")
 	a, b, c := open("node-a"), open("node-b"), open("node-c")
-	capacity := map[string]resource.Quantity{"cpu": resource.MustParse("4"), "memory": resource.MustParse("4Gi")}
 	for _, e := range []*store.Etcd{a, b, c} {
-		l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: capacity})
+		l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: testCapacity})
 		if err != nil {
 			t.Fatal(err)
 		}

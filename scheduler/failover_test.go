@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 func boundTask(policy v1.RestartPolicy, st v1.State, opts ...func(*v1.Task)) *v1.Task {
@@ -149,24 +146,9 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 // is finalized, and a task that fits only node-b is unbound. node-b back:
 // its clock is reset, and the unbound task is bound to it again.
 func TestScheduler_NodeLost_FailsOverAfterTheGrace(t *testing.T) {
-	binary := etcdtest.Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := etcdtest.Start(ctx, binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	open := func(name string) *store.Etcd {
-		e, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/failover/", NodeName: name, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		return e
-	}
+	ctx, open := startTestEtcd(t, "/failover/")
 	a, b := open("node-a"), open("node-b")
-	capacity := map[string]resource.Quantity{"cpu": resource.MustParse("4"), "memory": resource.MustParse("4Gi")}
+	capacity := testCapacity
 	la, err := a.RegisterNode(ctx, store.NodeRegistration{Capacity: capacity})
 	if err != nil {
 		t.Fatal(err)

@@ -2,21 +2,18 @@ package scheduler
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // Two cubelets' schedulers on one etcd, with two registered nodes: every
@@ -24,27 +21,10 @@ import (
 // watch), over both nodes, a task naming its node is left as it is, and
 // when the leader stops the other one takes over.
 func TestScheduler_TwoCandidates_EveryTaskBoundOnce(t *testing.T) {
-	binary := etcdtest.Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := etcdtest.Start(ctx, binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-
-	open := func(name string) *store.Etcd {
-		e, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/sched/", NodeName: name, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		return e
-	}
+	ctx, open := startTestEtcd(t, "/sched/")
 	a, b := open("node-a"), open("node-b")
-	capacity := map[string]resource.Quantity{"cpu": resource.MustParse("4"), "memory": resource.MustParse("4Gi")}
 	for _, e := range []*store.Etcd{a, b} {
-		l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: capacity})
+		l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: testCapacity})
 		if err != nil {
 			t.Fatal(err)
 		}

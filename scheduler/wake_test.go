@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // unfitLog counts the "no node fits" lines per task.
@@ -51,20 +49,9 @@ func (l *unfitLog) count(task string) int {
 // at once: with a resync of a minute, the waiting task is bound within
 // seconds only because the scheduler watches the node keys.
 func TestScheduler_UnfitLoggedOnce_UncordonWakesAtOnce(t *testing.T) {
-	binary := etcdtest.Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := etcdtest.Start(ctx, binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	e, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/wake/", NodeName: "node-a", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: map[string]resource.Quantity{"cpu": resource.MustParse("4")}})
+	ctx, open := startTestEtcd(t, "/wake/")
+	e := open("node-a")
+	l, err := e.RegisterNode(ctx, store.NodeRegistration{Capacity: testCapacity})
 	if err != nil {
 		t.Fatal(err)
 	}
