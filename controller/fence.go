@@ -128,7 +128,7 @@ func (f *fence) taskEvent() {
 // instance, again every fenceRecheck while it stays lost; when the lease
 // is held again and the task cache has caught up, it opens the fence and
 // requeues every task. A lease that goes away because cubelet is shutting
-// down (ctx ended: its Stop revokes it) fences nothing: a stopped cubelet
+// down (ctx ended: its Stop ends it) fences nothing: a stopped cubelet
 // leaves its containers running.
 func (c *Controller) runFence(ctx context.Context) {
 	f := c.fence

@@ -331,7 +331,7 @@ func TestController_LeaseLost_FencesThenRestartsWhenHeldAgain(t *testing.T) {
 }
 
 // A lease that goes away because cubelet is shutting down (the lease's
-// Stop revokes it) fences nothing: a stopped cubelet leaves its
+// Stop ends it) fences nothing: a stopped cubelet leaves its
 // containers running.
 func TestController_LeaseGoneAtShutdown_LeavesContainersRunning(t *testing.T) {
 	engine := fake.New(fake.WithImages(testImage))
@@ -346,7 +346,7 @@ func TestController_LeaseGoneAtShutdown_LeavesContainersRunning(t *testing.T) {
 	h.put("svc", nil)
 	h.waitState("svc", v1.Running)
 	// serve's order: the signal ends the context, then the lease's Stop
-	// (it follows the same context) revokes it while the controller
+	// (it follows the same context) ends it while the controller
 	// drains.
 	cancel()
 	lease.set(false)
