@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -20,17 +21,17 @@ import (
 
 // DefaultNodeLeaseTTL is the lease a node's liveness key lives on: a
 // cubelet that stops renewing it is NotReady this long after its last
-// renewal. etcd's client renews at a third of the TTL.
+// renewal. The node renews it every tenth of the TTL (keepAlive).
 const DefaultNodeLeaseTTL = 5 * time.Second
 
 // NodeLeaseSafetyMargin is how long before its computed expiry a node
-// stops considering its lease held (NodeLease.Held). A keep-alive
-// response is timed when it arrives, but etcd's leader started the
-// renewed TTL when the request reached it: up to one round trip earlier.
-// So the lease may expire on the server before lastAck+TTL, by that round
-// trip plus this process's own lateness (a GC pause, a timer fired late,
-// a slow scheduler on a loaded host). 500 ms is far above a LAN round trip
-// and those delays, yet small against the 5 s TTL; being early only costs
+// stops considering its lease held (NodeLease.Held). A renewal is timed
+// when its request was sent, before etcd's leader restarted the TTL, so
+// the lease cannot expire on the server before lastAck+TTL by etcd's
+// clock; the margin covers this process's own lateness (a GC pause, a
+// timer fired late, a slow scheduler on a loaded host) and clock rate
+// differences. 500 ms is far above those delays, yet small against the
+// 5 s TTL; being early only costs
 // a node that was about to renew anyway a needless fence, being late could
 // leave its containers running after the leader moved them.
 const NodeLeaseSafetyMargin = 500 * time.Millisecond
@@ -97,7 +98,7 @@ type NodeLease struct {
 
 // Held reports whether this node may consider its lease held: true from
 // a registration until lastAck + TTL − NodeLeaseSafetyMargin, where
-// lastAck is when the last keep-alive response arrived and TTL the one
+// lastAck is when the last acknowledged renewal was sent and TTL the one
 // it granted; true again once a renewal (or a new registration after the
 // lease was lost) is acknowledged. False after Stop.
 func (l *NodeLease) Held() bool {
@@ -120,9 +121,8 @@ func (l *NodeLease) Changed() <-chan struct{} {
 	return l.changed
 }
 
-// ack records lease id acknowledged at at for ttl: a grant (timed when it
-// was sent, before etcd could start the TTL) or a keep-alive response
-// (timed when it arrived; NodeLeaseSafetyMargin covers the difference).
+// ack records lease id acknowledged at at for ttl: a grant or a renewal,
+// each timed when its request was sent, before etcd could start the TTL.
 func (l *NodeLease) ack(id clientv3.LeaseID, at time.Time, ttl time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -243,7 +243,7 @@ func (l *NodeLease) Leave() {
 	l.Stop()
 }
 
-func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, alive <-chan *clientv3.LeaseKeepAliveResponse) {
+func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, alive <-chan renewal) {
 	defer close(l.done)
 	defer func() {
 		l.mu.Lock()
@@ -253,10 +253,9 @@ func (l *NodeLease) run(ctx context.Context, e *Etcd, reg NodeRegistration, aliv
 		l.mu.Unlock()
 	}()
 	for {
-		for resp := range alive {
-			// Each response is one renewal, timed as it arrives.
+		for r := range alive {
 			l.metrics.renewals.Inc()
-			l.ack(resp.ID, time.Now(), time.Duration(resp.TTL)*time.Second)
+			l.ack(r.id, r.sent, r.ttl)
 		}
 		// The channel closed: Stop or Leave, or the lease is gone.
 		if ctx.Err() != nil {
@@ -307,7 +306,7 @@ type grantedLease struct {
 
 // registerOnce grants a lease, writes the Node and its liveness key in one
 // transaction, and starts the client's keep-alive of the lease.
-func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) (grantedLease, <-chan *clientv3.LeaseKeepAliveResponse, error) {
+func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) (grantedLease, <-chan renewal, error) {
 	name := e.opts.NodeName
 	opCtx, cancel := context.WithTimeout(ctx, e.opts.DialTimeout)
 	defer cancel()
@@ -349,11 +348,7 @@ func (e *Etcd) registerOnce(ctx, keepCtx context.Context, reg NodeRegistration) 
 	}
 	// KeepAlive's context must outlive this call: the lease lives as long
 	// as the registration, which RegisterNode's goroutine owns.
-	alive, err := e.client.KeepAlive(keepCtx, grant.ID)
-	if err != nil {
-		return grantedLease{}, nil, fmt.Errorf("register node %q: keep lease alive: %w", name, err)
-	}
-	return granted, alive, nil
+	return granted, e.keepAlive(keepCtx, grant.ID, granted.at, granted.ttl), nil
 }
 
 // ListNodes reads every Node and its liveness at one revision, sorted by
@@ -525,4 +520,69 @@ func (m *leaseMetrics) setHeld(held bool) {
 		v = 1
 	}
 	m.held.Set(v)
+}
+
+// renewal is one keep-alive of a node lease that etcd acknowledged, timed
+// when its request was sent: etcd restarted the TTL after that.
+type renewal struct {
+	id   clientv3.LeaseID
+	sent time.Time
+	ttl  time.Duration
+}
+
+// renewalsPerTTL is how many keep-alives are sent per lease TTL. etcd's
+// client sends one every third of the TTL; then an etcd leader election
+// (a second or two without answers) right after a renewal was due could
+// leave less than the margin, and every node would fence, stopping every
+// container for a leader change that costs nothing else. Ten per TTL
+// (every 500 ms at 5 s) keep the last acknowledged renewal recent, so a
+// node stops counting on its lease only after about 4 s without any
+// answer: a partition, not an election.
+const renewalsPerTTL = 10
+
+// keepAlive renews lease id, granted at granted, every ttl/renewalsPerTTL
+// and sends each acknowledged renewal, until ctx ends, etcd says the
+// lease is gone, or no renewal has been acknowledged for a TTL (the lease
+// has expired, or may have: a new one is safer than hoping), as etcd's
+// own KeepAlive gives up; the channel is then closed. A renewal that
+// fails otherwise (no leader yet, a slow answer) is tried again at the
+// next tick: the node's deadline decides meanwhile whether the lease
+// still counts.
+func (e *Etcd) keepAlive(ctx context.Context, id clientv3.LeaseID, granted time.Time, ttl time.Duration) <-chan renewal {
+	out := make(chan renewal, 1)
+	every := ttl / renewalsPerTTL
+	go func() {
+		defer close(out)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		lastOK := granted
+		for {
+			sent := time.Now()
+			if sent.Sub(lastOK) > ttl {
+				return
+			}
+			rctx, cancel := context.WithTimeout(ctx, 2*every)
+			resp, err := e.client.KeepAliveOnce(rctx, id)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, rpctypes.ErrLeaseNotFound) || (err == nil && resp.TTL <= 0):
+				return // expired or revoked: the caller registers again
+			case err == nil:
+				lastOK = sent
+				select {
+				case out <- renewal{id: id, sent: sent, ttl: time.Duration(resp.TTL) * time.Second}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
 }
