@@ -718,8 +718,8 @@ var clusterReading = reading{
 			"write a status (the etcd revisions count them) and sends watch events to every node's informer, " +
 			"the scheduler and the bench, all on the same two cores as etcd, so the binding runs at a fraction " +
 			"of the bare transactions' rate; in the PUT row the PUTs, through the same API and etcd, overlap with the binding. **Failover** is bounded " +
-			"below by the design: nothing moves before the node's lease has expired (renewed every third of its " +
-			"5 s, so it expires between 3.3 and 5 s after the death, plus etcd's expiry check) and the " +
+			"below by the design: nothing moves before the node's lease has expired (renewed every 500 ms, a tenth " +
+			"of its 5 s, so it expires between 4.5 and 5 s after the death, plus etcd's expiry check) and the " +
 			"`--node-grace` has passed since the leader saw it (it watches the node keys, so it sees the lease " +
 			"key deleted at once); on top come the binding and the new node's create and start of " +
 			"the container, several at once on the one daemon. Killing the scheduler's leader adds the " +
