@@ -67,6 +67,22 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 // completeTaskNames completes the first argument with the server's task
 // names; it stays silent when the server is unreachable.
 func completeTaskNames(o *connection) cobra.CompletionFunc {
+	return completeNames(o, func(ctx context.Context, c *Client) ([]string, error) {
+		l, err := c.List(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(l.Items))
+		for _, t := range l.Items {
+			names = append(names, t.Name)
+		}
+		return names, nil
+	})
+}
+
+// completeNames completes the first argument with the names list reads
+// from the server; it stays silent when the server cannot answer.
+func completeNames(o *connection, list func(ctx context.Context, c *Client) ([]string, error)) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -75,14 +91,24 @@ func completeTaskNames(o *connection) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		l, err := c.List(cmd.Context(), "")
+		names, err := list(cmd.Context(), c)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		names := make([]cobra.Completion, 0, len(l.Items))
-		for _, t := range l.Items {
-			names = append(names, t.Name)
-		}
 		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// runWithClient is the RunE of a command that calls the server: a client
+// for o and a context that ends on Ctrl-C or SIGTERM.
+func runWithClient(o *connection, run func(ctx context.Context, cmd *cobra.Command, c *Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		ctx, stop := interruptible(cmd)
+		defer stop()
+		return run(ctx, cmd, c, args)
 	}
 }

@@ -60,21 +60,15 @@ there again. Tasks a drain moved away stay where they are.`
 		Long:    long,
 		Example: "  cubelet " + verb + " node-2",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runWithClient(&conn, func(ctx context.Context, cmd *cobra.Command, c *Client, args []string) error {
 			name := args[0]
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			ctx, stop := interruptible(cmd)
-			defer stop()
 			result, err := setSchedulable(ctx, c, name, cordon)
 			if err != nil {
 				return fmt.Errorf("%s node/%s: %w", verb, name, err)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", name, result)
 			return err
-		},
+		}),
 	}
 	conn.addFlags(cmd.Flags())
 	cmd.ValidArgsFunction = completeNodeNames(&conn)
@@ -104,22 +98,15 @@ func setSchedulable(ctx context.Context, c *Client, name string, cordon bool) (s
 // completeNodeNames completes the first argument with the cluster's node
 // names; it stays silent when the server is unreachable or a single host.
 func completeNodeNames(o *connection) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		c, err := o.client()
+	return completeNames(o, func(ctx context.Context, c *Client) ([]string, error) {
+		l, err := c.ListNodes(ctx)
 		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return nil, err
 		}
-		l, err := c.ListNodes(cmd.Context())
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		names := make([]cobra.Completion, 0, len(l.Items))
+		names := make([]string, 0, len(l.Items))
 		for _, n := range l.Items {
 			names = append(names, n.Name)
 		}
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
+		return names, nil
+	})
 }

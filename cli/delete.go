@@ -24,14 +24,8 @@ task (and so every container of it) is gone.`,
 		Example: `  cubelet delete web
   cubelet delete web --wait --timeout 2m`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runWithClient(&conn, func(ctx context.Context, cmd *cobra.Command, c *Client, args []string) error {
 			name := args[0]
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			ctx, stop := interruptible(cmd)
-			defer stop()
 			if _, err := c.Delete(ctx, name); err != nil {
 				return fmt.Errorf("delete task/%s: %w", name, err)
 			}
@@ -40,9 +34,9 @@ task (and so every container of it) is gone.`,
 					return fmt.Errorf("delete task/%s: %w", name, err)
 				}
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task/%s deleted\n", name)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "task/%s deleted\n", name)
 			return err
-		},
+		}),
 	}
 	conn.addFlags(cmd.Flags())
 	cmd.ValidArgsFunction = completeTaskNames(&conn)

@@ -46,19 +46,13 @@ and exits 1; run it again once they have ended. See docs/cluster.md.`,
   cubelet drain node-2 --timeout 5m
   cubelet uncordon node-2    # when it may take tasks again`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runWithClient(&conn, func(ctx context.Context, cmd *cobra.Command, c *Client, args []string) error {
 			name := args[0]
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			ctx, stop := interruptible(cmd)
-			defer stop()
 			if err := drainNode(ctx, c, cmd.OutOrStdout(), cmd.ErrOrStderr(), name, timeout); err != nil {
 				return fmt.Errorf("drain node/%s: %w", name, err)
 			}
 			return nil
-		},
+		}),
 	}
 	conn.addFlags(cmd.Flags())
 	cmd.ValidArgsFunction = completeNodeNames(&conn)
