@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -77,26 +75,7 @@ func (h *host) startNode(ctx context.Context, dataDir string, args []string) (*c
 	nh.watchClient = &http.Client{Transport: nh.transport}
 
 	logPath := filepath.Join(h.cfg.workDir, fmt.Sprintf("node-%d.log", seq))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(h.cfg.cubelet, append([]string{"serve", "--socket", socket, "--data-dir", dataDir,
-		"--workers", fmt.Sprint(h.cfg.workers), "--backoff-reset", "1s", "--log-format", "json"}, args...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	dieWithBench(cmd)
-	c := &cubelet{h: nh, cmd: cmd, base: "http://localhost", dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start cubelet: %w", err)
-	}
-	go func() { c.done <- cmd.Wait() }()
-	if err := c.waitReady(ctx, start); err != nil {
-		c.kill()
-		return nil, err
-	}
-	return c, nil
+	return nh.launch(ctx, socket, dataDir, logPath, args)
 }
 
 // restart starts a killed or stopped node again under the same name.

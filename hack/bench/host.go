@@ -151,14 +151,22 @@ func (h *host) startCubelet(ctx context.Context, dataDir string) (*cubelet, erro
 	h.socket.Store(&socket)
 	h.transport.CloseIdleConnections() // they lead to the previous cubelet
 	logPath := filepath.Join(h.cfg.workDir, fmt.Sprintf("cubelet-%d.log", time.Now().UnixNano()))
+	return h.launch(ctx, socket, dataDir, logPath, nil)
+}
+
+// launch executes `cubelet serve` on socket over dataDir (plus extra
+// flags), its output to logPath, and waits for /readyz through h's
+// clients; the cubelet is h's.
+func (h *host) launch(ctx context.Context, socket, dataDir, logPath string, extra []string) (*cubelet, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(h.cfg.cubelet, "serve", "--socket", socket, "--data-dir", dataDir,
-		"--workers", fmt.Sprint(h.cfg.workers), "--backoff-reset", "1s", "--log-format", "json")
+	cmd := exec.Command(h.cfg.cubelet, append([]string{"serve", "--socket", socket, "--data-dir", dataDir,
+		"--workers", fmt.Sprint(h.cfg.workers), "--backoff-reset", "1s", "--log-format", "json"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	dieWithBench(cmd)
 	c := &cubelet{h: h, cmd: cmd, base: "http://localhost", dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
