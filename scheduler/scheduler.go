@@ -473,7 +473,7 @@ func (s *Scheduler) rebind(ctx context.Context, t *v1.Task, loads map[string]*no
 	to, reasons := pick(t, loads)
 	b := t.DeepCopy()
 	b.Spec.NodeName = to
-	out, err := s.opts.Tasks.Update(ctx, b)
+	out, err := store.UpdateFrom(ctx, s.opts.Tasks, t, b)
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		// Changed meanwhile (re-bound by the user, deleted, a status
@@ -503,7 +503,7 @@ func (s *Scheduler) rebind(ctx context.Context, t *v1.Task, loads map[string]*no
 func (s *Scheduler) endRun(ctx context.Context, t *v1.Task, now time.Time) error {
 	u := t.DeepCopy()
 	u.Status = nodeLostStatus(t, t.Spec.NodeName, s.opts.NodeGrace, now)
-	_, err := s.opts.Tasks.UpdateStatus(ctx, u)
+	_, err := store.UpdateStatusFrom(ctx, s.opts.Tasks, t, u)
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		return nil // decided again, fresh, by the next pass
