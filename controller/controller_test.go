@@ -282,6 +282,10 @@ func TestController_UnmanagedContainer_IsNeverTouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Running, so that a stop or a remove of it would show.
+	if err := rt.StartContainer(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
 	h := startHarness(t, rt, 2, nil)
 	h.put("web", nil)
 	h.waitState("web", v1.Running)
@@ -292,11 +296,15 @@ func TestController_UnmanagedContainer_IsNeverTouched(t *testing.T) {
 		_, err := h.store.Get(context.Background(), "web")
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
-	if _, err := rt.InspectContainer(context.Background(), id); err != nil {
-		t.Fatalf("unmanaged container was touched: %v", err)
+	// The managed container's stop may be planned twice when a sync reads
+	// a container cache that has not yet seen the first one (idempotent):
+	// what matters is that the unmanaged one still runs.
+	c, err := rt.InspectContainer(context.Background(), id)
+	if err != nil || !c.Running() {
+		t.Fatalf("unmanaged container was touched: %+v, %v", c, err)
 	}
-	if rt.CallCount(fake.MethodStopContainer) != 1 {
-		t.Fatalf("stops = %d, want 1 (the managed container only)", rt.CallCount(fake.MethodStopContainer))
+	if rt.CallCount(fake.MethodStopContainer) < 1 {
+		t.Fatal("the managed container was never stopped")
 	}
 }
 
