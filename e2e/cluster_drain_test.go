@@ -74,23 +74,9 @@ func TestE2E_Cluster_Drain(t *testing.T) {
 	// The moved tasks run elsewhere, one copy each; the jobs are where
 	// they were, in the same container; nothing else was touched.
 	eventually(t, 30*time.Second, "the drained tasks Running on other nodes, their old copies removed", func() (bool, string) {
-		running := e.runningByTask()
-		tasks := map[string]v1.Task{}
-		for _, tk := range front.list() {
-			tasks[tk.Name] = tk
-		}
-		for _, name := range movable {
-			tk := tasks[name]
-			s := tk.Status
-			rs := running[name]
-			switch {
-			case tk.Spec.NodeName == drained || tk.Spec.NodeName == "":
-				return false, fmt.Sprintf("%s still bound to %q", name, tk.Spec.NodeName)
-			case s.State != v1.Running || s.ObservedGeneration != tk.Generation:
-				return false, fmt.Sprintf("%s on %s: %s gen %d/%d", name, tk.Spec.NodeName, s.State, s.ObservedGeneration, tk.Generation)
-			case len(rs) != 1 || rs[0].ID != s.ContainerID || rs[0].instance != tk.Spec.NodeName:
-				return false, fmt.Sprintf("%s on %s, status names %.12s: running %v", name, tk.Spec.NodeName, s.ContainerID, rs)
-			}
+		tasks := tasksByName(front)
+		if ok, why := movedOff(tasks, e.runningByTask(), drained, movable); !ok {
+			return false, why
 		}
 		for _, c := range byInstance(e.managed())[drained] {
 			if task := c.Labels["io.cubelet.task"]; tasks[task].Spec.NodeName != drained {

@@ -137,35 +137,15 @@ func testFailover(t *testing.T, n int, reboot, leader bool) {
 		if notReady == 0 && !front.nodeReadiness()[victim.name] {
 			notReady = time.Since(killed)
 		}
-		running := e.runningByTask()
-		tasks := map[string]v1.Task{}
-		for _, tk := range front.list() {
-			tasks[tk.Name] = tk
-		}
-		for _, name := range lostWeb {
-			tk := tasks[name]
-			s := tk.Status
-			rs := running[name]
-			switch {
-			case tk.Spec.NodeName == victim.name || tk.Spec.NodeName == "":
-				return false, fmt.Sprintf("%s still bound to %q", name, tk.Spec.NodeName)
-			case s.State != v1.Running || s.ObservedGeneration != tk.Generation:
-				return false, fmt.Sprintf("%s on %s: %s/%s gen %d/%d", name, tk.Spec.NodeName, s.State, s.Reason, s.ObservedGeneration, tk.Generation)
-			case len(rs) != 1 || rs[0].ID != s.ContainerID || rs[0].instance != tk.Spec.NodeName:
-				return false, fmt.Sprintf("%s on %s, status names %.12s: running %v", name, tk.Spec.NodeName, s.ContainerID, rs)
-			}
+		running, tasks := e.runningByTask(), tasksByName(front)
+		if ok, why := movedOff(tasks, running, victim.name, lostWeb); !ok {
+			return false, why
 		}
 		if moved == 0 {
 			moved = time.Since(killed)
 		}
-		for _, name := range lostJobs {
-			tk := tasks[name]
-			if tk.Status.State != v1.Failed || tk.Status.Reason != v1.ReasonNodeLost || tk.Spec.NodeName != victim.name {
-				return false, fmt.Sprintf("job %s on %q: %s/%s", name, tk.Spec.NodeName, tk.Status.State, tk.Status.Reason)
-			}
-			if rs := running[name]; len(rs) != 0 {
-				return false, fmt.Sprintf("lost job %s running again: %v", name, rs)
-			}
+		if ok, why := endedNodeLost(tasks, running, victim.name, lostJobs); !ok {
+			return false, why
 		}
 		return notReady != 0, "waiting for NotReady"
 	})

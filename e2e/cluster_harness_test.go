@@ -687,3 +687,47 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// tasksByName is the front's task list by name.
+func tasksByName(front *cubelet) map[string]v1.Task {
+	tasks := map[string]v1.Task{}
+	for _, tk := range front.list() {
+		tasks[tk.Name] = tk
+	}
+	return tasks
+}
+
+// movedOff reports whether every named task has left node: bound to
+// another node, Running in its current generation, in exactly one running
+// container, the one its status names, of the node it is bound to.
+func movedOff(tasks map[string]v1.Task, running map[string][]psContainer, node string, names []string) (bool, string) {
+	for _, name := range names {
+		tk := tasks[name]
+		s := tk.Status
+		rs := running[name]
+		switch {
+		case tk.Spec.NodeName == node || tk.Spec.NodeName == "":
+			return false, fmt.Sprintf("%s still bound to %q", name, tk.Spec.NodeName)
+		case s.State != v1.Running || s.ObservedGeneration != tk.Generation:
+			return false, fmt.Sprintf("%s on %s: %s/%s gen %d/%d", name, tk.Spec.NodeName, s.State, s.Reason, s.ObservedGeneration, tk.Generation)
+		case len(rs) != 1 || rs[0].ID != s.ContainerID || rs[0].instance != tk.Spec.NodeName:
+			return false, fmt.Sprintf("%s on %s, status names %.12s: running %v", name, tk.Spec.NodeName, s.ContainerID, rs)
+		}
+	}
+	return true, ""
+}
+
+// endedNodeLost reports whether every named Never job of the lost node is
+// Failed/NodeLost, still bound to it, with no running container.
+func endedNodeLost(tasks map[string]v1.Task, running map[string][]psContainer, node string, names []string) (bool, string) {
+	for _, name := range names {
+		tk := tasks[name]
+		if tk.Status.State != v1.Failed || tk.Status.Reason != v1.ReasonNodeLost || tk.Spec.NodeName != node {
+			return false, fmt.Sprintf("job %s on %q: %s/%s", name, tk.Spec.NodeName, tk.Status.State, tk.Status.Reason)
+		}
+		if rs := running[name]; len(rs) != 0 {
+			return false, fmt.Sprintf("lost job %s running: %v", name, rs)
+		}
+	}
+	return true, ""
+}
