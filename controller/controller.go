@@ -197,7 +197,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		stopFence()
 		<-fenceDone
 	}()
-	if !cache.WaitForCacheSync(ctx.Done(), c.tasksSynced, c.containersSynced) {
+	if !waitForCacheSync(ctx, c.tasksSynced, c.containersSynced) {
 		return errors.New("failed to wait for caches to sync")
 	}
 	close(c.synced)

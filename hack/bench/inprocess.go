@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,6 +213,17 @@ func inProcessOnce(ctx context.Context, cfg config, n int, profile bool) (inproc
 			return res, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if profile && cfg.trace != "" {
+		f, err := os.Create(cfg.trace)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return res, err
+		}
+		defer trace.Stop()
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -67,6 +67,7 @@ type config struct {
 	workDir     string
 	cpuProfile  string
 	memProfile  string
+	trace       string
 }
 
 var sections = []string{"converge", "react", "startup", "inprocess", "api", "cluster"}
@@ -93,6 +94,7 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "docs/benchmarks.md", "markdown report to write; empty writes none")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the CPU profile of the profiled in-process run here (default: in the work dir, rendered into the report)")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "write the heap profile of the profiled in-process run here (default: in the work dir, rendered into the report)")
+	flag.StringVar(&cfg.trace, "trace", "", "write an execution trace of the profiled in-process run here (go tool trace; none by default)")
 	flag.Parse()
 	if only != "" {
 		cfg.only = map[string]bool{}
