@@ -97,6 +97,7 @@ type Controller struct {
 	puller       *imagePuller
 	prober       *prober
 	fence        *fence
+	statusWrites *statusWrites
 
 	// syncHandler reconciles one task; a field so tests can drive one
 	// sync directly, as sample-controller's tests do.
@@ -126,6 +127,7 @@ func New(store TaskStore, rt Runtime, tasks cache.SharedIndexInformer, container
 		crashes:          newCrashTracker(),
 		puller:           newImagePuller(rt),
 		fence:            newFence(opts.NodeLease),
+		statusWrites:     newStatusWrites(),
 		synced:           make(chan struct{}),
 		stopping:         make(chan struct{}),
 	}
@@ -223,6 +225,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer drainTimer.Stop()
 	c.workqueue.ShutDownWithDrain()
 	wg.Wait()
+	c.statusWrites.wait()
 	c.log.Info("controller stopped")
 	return nil
 }

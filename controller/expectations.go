@@ -34,6 +34,9 @@ type taskExpectations struct {
 	// statusRV is the resourceVersion of cubelet's last status write.
 	statusRV int64
 	statusAt time.Time
+	// statusPending: a status write was handed over and is not committed
+	// yet (statusWrites); nothing is decided until it is.
+	statusPending bool
 	// blocked: a sync deferred to these expectations and wants another
 	// look as soon as they are met.
 	blocked bool
@@ -58,7 +61,7 @@ func (e *expectations) entry(task string) *taskExpectations {
 // It reports whether a sync was waiting for that.
 func (e *expectations) observed(task string, t *taskExpectations) bool {
 	met := t.unblock()
-	if t.statusRV == 0 && len(t.containers) == 0 {
+	if t.statusRV == 0 && len(t.containers) == 0 && !t.statusPending {
 		delete(e.tasks, task)
 	}
 	return met
@@ -118,6 +121,46 @@ func (e *expectations) expectStatus(task, resourceVersion string, now time.Time)
 	t.statusRV, t.statusAt = rv, now
 }
 
+// statusPending records that a status write of task was handed over:
+// the task's syncs wait until statusWritten or statusFailed.
+func (e *expectations) statusPending(task string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.entry(task).statusPending = true
+}
+
+// statusWritten ends a pending write committed at resourceVersion ("":
+// nothing was written) while the task cache holds cached: the cache must
+// reach it before the task is decided on again, unless it already has
+// (the store publishes a write before it answers). It reports whether a
+// sync waits and nothing is left to wait for.
+func (e *expectations) statusWritten(task, resourceVersion, cached string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tasks[task]
+	if t == nil {
+		return false
+	}
+	t.statusPending = false
+	rv, err := strconv.ParseInt(resourceVersion, 10, 64)
+	have, _ := strconv.ParseInt(cached, 10, 64)
+	if err == nil && have < rv {
+		t.statusRV, t.statusAt = rv, now
+	}
+	return e.observed(task, t)
+}
+
+// statusFailed ends a pending write that failed; the task is retried.
+func (e *expectations) statusFailed(task string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.tasks[task]; t != nil {
+		t.statusPending = false
+		t.blocked = false
+		e.observed(task, t)
+	}
+}
+
 // statusObserved is called by the task informer's handlers with each
 // resourceVersion the cache reaches. It reports whether this met the last
 // expectation of a task whose sync waits for it.
@@ -139,7 +182,7 @@ func (e *expectations) statusObserved(task, resourceVersion string) bool {
 // unblock reports whether t has nothing left to wait for and a sync was
 // waiting for that; it clears the wait.
 func (t *taskExpectations) unblock() bool {
-	if t.statusRV != 0 || len(t.containers) > 0 || !t.blocked {
+	if t.statusRV != 0 || len(t.containers) > 0 || t.statusPending || !t.blocked {
 		return false
 	}
 	t.blocked = false
@@ -168,6 +211,13 @@ func (e *expectations) check(task, resourceVersion string, now time.Time) (verdi
 	t := e.tasks[task]
 	if t == nil {
 		return cachesCurrent, 0
+	}
+	if t.statusPending {
+		// Not even the engine is read instead: the write in flight may
+		// be the task's last word, and a second one would race it. The
+		// write's end requeues the task; the delay is the safety net.
+		t.blocked = true
+		return cachesBehind, e.timeout
 	}
 	wait := time.Duration(0)
 	if t.statusRV != 0 {

@@ -95,9 +95,7 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 		changed = false
 	}
 	if changed {
-		if err := c.writeStatus(ctx, task, p.status); err != nil {
-			return syncResult{}, err
-		}
+		c.handOverStatus(ctx, task, p.status)
 	}
 	if len(p.actions) == 0 {
 		level := c.log.Debug
@@ -240,15 +238,29 @@ func (c *Controller) recordFailure(ctx context.Context, task *v1.Task, kind acti
 	return err
 }
 
-// writeStatus writes the status decide computed from the cached task. The
-// write is conditional on the cached resourceVersion: when the stored task
-// moved on, the sync is retried from fresh caches, which lose nothing since
-// what was done is on the containers.
+// writeStatus writes status and returns once it is committed; a failed
+// action's status goes this way, its error returned with the write's.
 func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) error {
+	rv, err := c.commitStatus(ctx, task, status)
+	if err != nil {
+		return err
+	}
+	if rv != "" {
+		c.expectations.expectStatus(task.Name, rv, c.opts.Now())
+	}
+	return nil
+}
+
+// commitStatus writes the status decide computed from the cached task and
+// returns the resourceVersion it got ("" when nothing was written). The
+// write is conditional on the cached resourceVersion: when the stored
+// task moved on, the sync is retried from fresh caches, which lose nothing
+// since what was done is on the containers.
+func (c *Controller) commitStatus(ctx context.Context, task *v1.Task, status v1.TaskStatus) (string, error) {
 	if !c.fence.open() {
 		// Fenced: etcd is out of reach, and the task may be another
 		// node's by now. The fence requeues every task when it opens.
-		return nil
+		return "", nil
 	}
 	ctx, cancel := c.fence.whileHeld(ctx)
 	defer cancel()
@@ -257,12 +269,11 @@ func (c *Controller) writeStatus(ctx context.Context, task *v1.Task, status v1.T
 	stored, err := c.updateStatusFrom(ctx, task, updated)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil
+		return "", nil
 	case err != nil:
-		return fmt.Errorf("update status of task %s: %w", task.Name, err)
+		return "", fmt.Errorf("update status of task %s: %w", task.Name, err)
 	}
-	c.expectations.expectStatus(task.Name, stored.ResourceVersion, c.opts.Now())
-	return nil
+	return stored.ResourceVersion, nil
 }
 
 // finalize releases the finalizer of a deleted task whose containers are
