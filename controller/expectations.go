@@ -25,6 +25,7 @@ type expectations struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	tasks   map[string]*taskExpectations
+	peak    int // len(tasks) at its largest since it was last made
 }
 
 type taskExpectations struct {
@@ -51,8 +52,17 @@ func (e *expectations) entry(task string) *taskExpectations {
 	if t == nil {
 		t = &taskExpectations{}
 		e.tasks[task] = t
+		e.peak = max(e.peak, len(e.tasks))
 	}
 	return t
+}
+
+// drop ends task's entry; see regrowAfter.
+func (e *expectations) drop(task string) {
+	delete(e.tasks, task)
+	if len(e.tasks) == 0 && e.peak > regrowAfter {
+		e.tasks, e.peak = map[string]*taskExpectations{}, 0
+	}
 }
 
 // observed ends task's entry once nothing is left to wait for, as check
@@ -62,7 +72,7 @@ func (e *expectations) entry(task string) *taskExpectations {
 func (e *expectations) observed(task string, t *taskExpectations) bool {
 	met := t.unblock()
 	if t.statusRV == 0 && len(t.containers) == 0 && !t.statusPending {
-		delete(e.tasks, task)
+		e.drop(task)
 	}
 	return met
 }
@@ -247,7 +257,7 @@ func (e *expectations) check(task, resourceVersion string, now time.Time) (verdi
 		t.blocked = true
 		return cachesBehind, wait
 	}
-	delete(e.tasks, task)
+	e.drop(task)
 	return cachesCurrent, 0
 }
 
@@ -281,5 +291,5 @@ func (e *expectations) settled(task string, listed []runtime.Container) {
 func (e *expectations) forget(task string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.tasks, task)
+	e.drop(task)
 }

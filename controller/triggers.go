@@ -23,7 +23,14 @@ const (
 type triggerBook struct {
 	mu      sync.Mutex
 	reasons map[string]string
+	peak    int // len(reasons) at its largest since it was last made
 }
+
+// regrowAfter is the size past which a map of the controller's in-memory
+// books is made anew once it has drained: Go maps never give back what
+// they grew to, and a converge of 10,000 tasks left a drained book holding
+// the memory of 10,000 entries (issue 14).
+const regrowAfter = 1024
 
 func newTriggerBook() *triggerBook {
 	return &triggerBook{reasons: map[string]string{}}
@@ -34,6 +41,7 @@ func (b *triggerBook) add(name, reason string) {
 	defer b.mu.Unlock()
 	if queued, ok := b.reasons[name]; !ok || rank(reason) > rank(queued) {
 		b.reasons[name] = reason
+		b.peak = max(b.peak, len(b.reasons))
 	}
 }
 
@@ -63,5 +71,8 @@ func (b *triggerBook) take(name string) string {
 		return triggerRetry
 	}
 	delete(b.reasons, name)
+	if len(b.reasons) == 0 && b.peak > regrowAfter {
+		b.reasons, b.peak = map[string]string{}, 0
+	}
 	return reason
 }
