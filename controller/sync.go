@@ -264,9 +264,10 @@ func (c *Controller) commitStatus(ctx context.Context, task *v1.Task, status v1.
 	}
 	ctx, cancel := c.fence.whileHeld(ctx)
 	defer cancel()
-	updated := task.DeepCopy()
+	// The store copies what it keeps of the task it is given.
+	updated := *task
 	updated.Status = status
-	stored, err := c.updateStatusFrom(ctx, task, updated)
+	stored, err := c.updateStatusFrom(ctx, task, &updated)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", nil

@@ -32,6 +32,8 @@ import (
 // Interface is what the API layer and the controller need of a task store.
 // Errors are apimachinery API errors (apierrors.IsNotFound, IsAlreadyExists,
 // IsConflict, IsResourceExpired) so they map straight onto metav1.Status.
+// A write neither modifies nor keeps the task it is given, and returns a
+// task of the caller's own (TestWrites_LeaveTheCallersTaskAlone).
 type Interface interface {
 	// Get returns the task named name.
 	Get(ctx context.Context, name string) (*v1.Task, error)
