@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
@@ -48,7 +49,7 @@ func TestServe_FenceFlag_HandsTheLeaseToTheController(t *testing.T) {
 			t.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		c, err := f.startCluster(ctx, tasks, reg, logger)
+		c, err := f.startCluster(ctx, tasks, controller.NewTaskInformer(tasks, time.Hour), reg, logger)
 		if err != nil {
 			t.Fatal(err)
 		}

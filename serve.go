@@ -106,7 +106,11 @@ func serve(ctx context.Context, f serveFlags) error {
 	defer tasks.Close()
 	reg := prometheus.NewRegistry() // before startCluster: the scheduler's metrics go here too
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cluster, err := f.store.startCluster(ctx, tasks, reg, logger)
+	timedTasks := store.WithWriteMetrics(tasks, reg)
+	// One informer over the tasks: the controller's, and in a cluster the
+	// scheduler's too. It runs once everything is wired (below).
+	taskInformer := controller.NewTaskInformer(timedTasks, f.resync)
+	cluster, err := f.store.startCluster(ctx, tasks, taskInformer, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -118,10 +122,8 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	defer docker.Close()
 
-	timedTasks := store.WithWriteMetrics(tasks, reg)
 	instance := tasks.InstanceID()
 	metrics := controller.NewMetrics(reg)
-	taskInformer := controller.NewTaskInformer(timedTasks, f.resync)
 	containerInformer := controller.NewContainerInformer(docker, instance, controller.ContainerInformerOptions{
 		Resync: f.resync, Logger: logger, Metrics: metrics,
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/tools/cache"
 	"log/slog"
 	"net/url"
 	"os"
@@ -170,7 +171,7 @@ type cluster struct {
 // capacity from the host) on a lease and starts the scheduler, which binds
 // and fails over only while it leads; its metrics go to reg. On the
 // embedded store it does nothing.
-func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prometheus.Registerer, logger *slog.Logger) (*cluster, error) {
+func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, informer cache.SharedIndexInformer, reg prometheus.Registerer, logger *slog.Logger) (*cluster, error) {
 	e, ok := tasks.(*store.Etcd)
 	if !ok {
 		return &cluster{stop: func() {}}, nil
@@ -200,7 +201,7 @@ func (f *storeFlags) startCluster(ctx context.Context, tasks taskStore, reg prom
 	}
 	sched := scheduler.New(scheduler.Options{
 		Client: e.Client(), Prefix: e.Prefix(), NodeName: e.InstanceID(),
-		Tasks: e, Nodes: e, NodeGrace: f.nodeGrace, Registerer: reg,
+		Tasks: e, Informer: informer, Nodes: e, NodeGrace: f.nodeGrace, Registerer: reg,
 		Logger: logger.With("component", "scheduler"),
 	})
 	schedCtx, stopSched := context.WithCancel(ctx)

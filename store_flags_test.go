@@ -74,7 +74,7 @@ func TestStoreFlags_NodeGraceUnderASecond_Refused(t *testing.T) {
 	var e *store.Etcd // the check comes before any use of the store
 	for _, grace := range []time.Duration{0, -time.Second, 100 * time.Millisecond, 999 * time.Millisecond} {
 		f := storeFlags{nodeGrace: grace}
-		_, err := f.startCluster(context.Background(), e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := f.startCluster(context.Background(), e, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err == nil || !strings.Contains(err.Error(), "--node-grace") {
 			t.Errorf("--node-grace %s: err %v, want refused", grace, err)
 		}

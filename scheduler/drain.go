@@ -52,7 +52,11 @@ func Drain(ctx context.Context, tasks store.Interface, nodes DrainNodes, node st
 	if err != nil {
 		return nil, fmt.Errorf("drain node %q: list nodes: %w", node, err)
 	}
-	d := &drainer{tasks: tasks, node: node, loads: newLoads(nl.Items, list.Items)}
+	listed := make([]*v1.Task, len(list.Items))
+	for i := range list.Items {
+		listed[i] = &list.Items[i]
+	}
+	d := &drainer{tasks: tasks, node: node, loads: newLoads(nl.Items, listed)}
 	delete(d.loads, node) // never back where it comes from
 	out := &v1.NodeDrain{
 		TypeMeta: metav1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindNodeDrain},
@@ -154,24 +158,13 @@ const (
 //     restart authority, and a move would be a restart it never sent.
 //   - an Always or OnFailure task otherwise: moved.
 func moveOf(t *v1.Task, node string) (drainMove, string, string) {
-	if t.Spec.NodeName != node || t.DeletionTimestamp != nil || t.Spec.DesiredState == v1.Completed {
+	if t.Spec.NodeName != node || t.DeletionTimestamp != nil || t.Spec.DesiredState == v1.Completed || runEnded(t) {
 		return drainSkip, "", ""
-	}
-	runEnded := t.Status.ObservedGeneration == t.Generation
-	switch t.Spec.RestartPolicy {
-	case v1.RestartNever:
-		if runEnded && t.Status.State.Terminal() {
-			return drainSkip, "", ""
-		}
-	case v1.RestartOnFailure:
-		if runEnded && t.Status.State == v1.Completed {
-			return drainSkip, "", ""
-		}
 	}
 	if t.Annotations[v1.AnnotationRestartAuthority] == v1.RestartAuthorityCubeManager {
 		return drainLeave, v1.DrainLeftCubeManaged, "posted by a Cube manager, its one restart authority: a move would be a restart it never sent"
 	}
-	if t.Spec.RestartPolicy == v1.RestartNever {
+	if restartPolicyOf(t) == v1.RestartNever {
 		return drainLeave, v1.DrainLeftNever, "restartPolicy Never: it finishes where it runs (moved, it could run twice)"
 	}
 	return drainBind, "", ""

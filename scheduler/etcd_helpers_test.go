@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"github.com/cubelet/cubelet/controller"
 	"log/slog"
 	"testing"
 	"time"
@@ -38,4 +39,17 @@ func startTestEtcd(t *testing.T, prefix string) (context.Context, func(name stri
 		return e
 	}
 	return ctx, open
+}
+
+// withInformer returns opts with a running informer over opts.Tasks, as
+// serve shares the controller's; it stops with the test.
+func withInformer(t *testing.T, ctx context.Context, opts Options) Options {
+	t.Helper()
+	informer := controller.NewTaskInformer(opts.Tasks, time.Hour)
+	ictx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); informer.RunWithContext(ictx) }()
+	t.Cleanup(func() { stop(); <-done })
+	opts.Informer = informer
+	return opts
 }

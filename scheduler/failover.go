@@ -70,12 +70,25 @@ func failoverPlan(t *v1.Task, lostSince, now time.Time, grace time.Duration) fai
 	return failoverRebind
 }
 
-// runEnded: the status is terminal and describes the current generation.
-// A terminal status of an earlier generation says nothing of this run,
-// which may have started (the controller writes no status between a
-// create and the start event).
+// runEnded: the current generation's run has ended for good under the
+// task's restart policy, as its status says: a Never task's (Cube's
+// included) Completed or Failed, an OnFailure one's Completed; an Always
+// task's never does. Nothing of it runs that a node is needed for. A
+// status of an earlier generation says nothing of this run, which may
+// have started (the controller writes no status between a create and the
+// start event). Failover and drain both decide on it.
 func runEnded(t *v1.Task) bool {
-	return t.Status.State.Terminal() && t.Status.ObservedGeneration == t.Generation
+	if t.Status.ObservedGeneration != t.Generation {
+		return false
+	}
+	switch restartPolicyOf(t) {
+	case v1.RestartNever:
+		return t.Status.State.Terminal()
+	case v1.RestartOnFailure:
+		return t.Status.State == v1.Completed
+	default:
+		return false
+	}
 }
 
 // restartPolicyOf is the controller's reading of the restart policy

@@ -53,6 +53,11 @@ func TestFailoverPlan(t *testing.T) {
 		{"OnFailure crash-looping: rebind", boundTask(v1.RestartOnFailure, v1.Running), after, failoverRebind},
 		{"Always never started (Pending): rebind", boundTask(v1.RestartAlways, v1.Pending), after, failoverRebind},
 		{"OnFailure run that Completed: left, moving it would run it again", boundTask(v1.RestartOnFailure, v1.Completed), after, failoverNone},
+		// Neither policy ends a run on a failure: a Failed status (none
+		// the controller writes today) is not the end (drain agrees).
+		{"OnFailure Failed: rebind, it is to be restarted", boundTask(v1.RestartOnFailure, v1.Failed), after, failoverRebind},
+		{"Always Failed: rebind", boundTask(v1.RestartAlways, v1.Failed), after, failoverRebind},
+		{"Cube manager's task Failed: left, its manager restarts it", boundTask(v1.RestartAlways, v1.Failed, cube), after, failoverNone},
 		{"Never Running: NodeLost", boundTask(v1.RestartNever, v1.Running), after, failoverNodeLost},
 		{"Never Scheduled: NodeLost", boundTask(v1.RestartNever, v1.Scheduled), after, failoverNodeLost},
 		{"Never Pending: NodeLost (it may have started)", boundTask(v1.RestartNever, v1.Pending), after, failoverNodeLost},
@@ -202,8 +207,8 @@ func TestScheduler_NodeLost_FailsOverAfterTheGrace(t *testing.T) {
 
 	const grace = 2 * time.Second
 	reg := prometheus.NewRegistry()
-	s := New(Options{Client: a.Client(), Prefix: a.Prefix(), NodeName: "node-a", Tasks: a, Nodes: a,
-		NodeGrace: grace, Resync: 100 * time.Millisecond, SessionTTL: 2, Registerer: reg})
+	s := New(withInformer(t, ctx, Options{Client: a.Client(), Prefix: a.Prefix(), NodeName: "node-a", Tasks: a, Nodes: a,
+		NodeGrace: grace, Resync: 100 * time.Millisecond, SessionTTL: 2, Registerer: reg}))
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(sctx) }()

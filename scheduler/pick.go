@@ -33,13 +33,13 @@ func occupies(t *v1.Task) bool {
 // newLoads sums, for every node, the requests of the tasks bound to it.
 // A task's resources (its limits) are its requests, as in Kubernetes
 // when only limits are given.
-func newLoads(nodes []v1.Node, tasks []v1.Task) map[string]*nodeLoad {
+func newLoads(nodes []v1.Node, tasks []*v1.Task) map[string]*nodeLoad {
 	loads := make(map[string]*nodeLoad, len(nodes))
 	for i := range nodes {
 		loads[nodes[i].Name] = &nodeLoad{node: &nodes[i], ports: map[hostPortKey]bool{}}
 	}
-	for i := range tasks {
-		if t := &tasks[i]; occupies(t) {
+	for _, t := range tasks {
+		if occupies(t) {
 			if l := loads[t.Spec.NodeName]; l != nil {
 				l.add(t)
 			}

@@ -71,7 +71,7 @@ func TestPick(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, reasons := pick(&c.t, newLoads(nodes(), c.bound))
+			got, reasons := pick(&c.t, newLoads(nodes(), pointers(c.bound)))
 			if got != c.want {
 				t.Errorf("pick = %q (reasons %v), want %q", got, reasons, c.want)
 			}
@@ -103,4 +103,12 @@ func TestPick_Spreads(t *testing.T) {
 	if count["a"] != 10 || count["b"] != 10 || count["c"] != 10 {
 		t.Errorf("spread %v, want 10 each", count)
 	}
+}
+
+func pointers(tasks []v1.Task) []*v1.Task {
+	out := make([]*v1.Task, len(tasks))
+	for i := range tasks {
+		out[i] = &tasks[i]
+	}
+	return out
 }

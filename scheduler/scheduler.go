@@ -28,9 +28,8 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/store"
@@ -49,9 +48,12 @@ type Options struct {
 	Prefix string
 	// NodeName is this cubelet's name, its candidacy's value.
 	NodeName string
-	// Tasks is the task store; Nodes lists the nodes.
-	Tasks store.Interface
-	Nodes Nodes
+	// Tasks is the task store, written to; Informer is the informer over
+	// it that passes read (serve shares the controller's), which the
+	// caller runs. Nodes lists the nodes.
+	Tasks    store.Interface
+	Informer cache.SharedIndexInformer
+	Nodes    Nodes
 	// Resync is how often a leader looks again without a task event, to
 	// see nodes that joined or came back. Default 1s.
 	Resync time.Duration
@@ -94,7 +96,28 @@ type Scheduler struct {
 	// every pass (a thousand waiting tasks would log a thousand lines a
 	// second). Only the pass touches it.
 	unfit map[types.UID]string
+	// assumed are the tasks this leader wrote (bound, moved, ended) as
+	// it wrote them, until the informer's cache shows that write: a pass
+	// reads the cache, and must neither place a task it just placed nor
+	// count it on the node the cache still has it on (kube-scheduler's
+	// assumed pods). Only the pass and the bindings it starts touch it.
+	assumed map[types.UID]assumption
+	// wake has a value when a task event asks for a pass.
+	wake chan struct{}
 }
+
+// assumption is a write of the leader the cache may not show yet.
+type assumption struct {
+	task *v1.Task // as written
+	rv   int64
+	at   time.Time
+}
+
+// assumeFor bounds how long a write is assumed without the cache showing
+// it: a write whose echo never came (the watch restarted past it) is
+// then read as the cache has it, and a stale copy only costs a
+// compare-and-swap that fails.
+const assumeFor = 30 * time.Second
 
 // New returns a scheduler; Run starts it.
 func New(opts Options) *Scheduler {
@@ -110,7 +133,27 @@ func New(opts Options) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{opts: opts, metrics: newMetrics(opts.Registerer), lostSince: map[string]time.Time{}, unboundSince: map[types.UID]time.Time{}, unfit: map[types.UID]string{}}
+	s := &Scheduler{opts: opts, metrics: newMetrics(opts.Registerer), lostSince: map[string]time.Time{}, unboundSince: map[types.UID]time.Time{},
+		unfit: map[types.UID]string{}, assumed: map[types.UID]assumption{}, wake: make(chan struct{}, 1)}
+	if opts.Informer != nil {
+		_, _ = opts.Informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    s.taskEvent,
+			UpdateFunc: func(_, obj interface{}) { s.taskEvent(obj) },
+		})
+	}
+	return s
+}
+
+// taskEvent asks for a pass when a task needs a node (or, deleted, its
+// finalizer released). Other changes, the status writes of every node's
+// controller above all, wait for the resync: freed capacity included.
+func (s *Scheduler) taskEvent(obj interface{}) {
+	if t, ok := obj.(*v1.Task); ok && t.Spec.NodeName == "" {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Run campaigns for leadership and schedules while it holds it, until ctx
@@ -142,6 +185,12 @@ func (s *Scheduler) lead(ctx context.Context) error {
 	election := concurrency.NewElection(session, s.opts.Prefix+"scheduler-leader")
 	if err := election.Campaign(ctx, s.opts.NodeName); err != nil {
 		return fmt.Errorf("campaign: %w", err)
+	}
+	if s.opts.Informer == nil {
+		return errors.New("scheduler: no task informer")
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), s.opts.Informer.HasSynced) {
+		return nil // ctx ended
 	}
 	s.opts.Logger.Info("scheduler: leading", "node", s.opts.NodeName, "nodeGrace", s.opts.NodeGrace)
 	s.forget()
@@ -181,6 +230,7 @@ func (s *Scheduler) forget() {
 	clear(s.lostSince)
 	clear(s.unboundSince)
 	clear(s.unfit)
+	clear(s.assumed)
 }
 
 // nodeLostSince is when this leader first saw node NotReady; false while
@@ -224,26 +274,8 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 func (s *Scheduler) waitForChange(ctx context.Context, res passResult, wait time.Duration) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	rv := res.tasksRV
-	if rv == "" {
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		return nil
-	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.opts.Tasks.Watch(wctx, rv)
-	if err != nil {
-		// 410 and the like: the next pass lists again.
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		return nil
-	}
-	defer w.Stop()
 	// Node keys change rarely (a registration, a cordon, a lease key that
 	// etcd deletes when it expires): each is a reason to look again at
 	// once, so a lost node's clock starts when etcd drops its lease, not
@@ -265,29 +297,15 @@ func (s *Scheduler) waitForChange(ctx context.Context, res passResult, wait time
 				continue
 			}
 			return nil
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return nil
-			}
-			// Only a task that needs a node starts a pass early: the
-			// status writes of every node's controller would otherwise
-			// each cost a full list. Freed capacity (a task stopped or
-			// deleted) waits for the resync.
-			if t, isTask := ev.Object.(*v1.Task); isTask && (ev.Type == watch.Added || ev.Type == watch.Modified) &&
-				t.Spec.NodeName == "" {
-				return nil
-			}
-			if ev.Type == watch.Error {
-				return nil
-			}
+		case <-s.wake:
+			return nil
 		}
 	}
 }
 
 // passResult is what a pass read, for the wait after it.
 type passResult struct {
-	// tasksRV and nodesRV are the revisions of the task and node lists.
-	tasksRV string
+	// nodesRV is the revision of the node list.
 	nodesRV int64
 	// graceEnds is how long until the grace of a lost node with tasks
 	// still to fail over ends (0: none pending).
@@ -298,22 +316,23 @@ type passResult struct {
 // lost for NodeGrace.
 func (s *Scheduler) pass(ctx context.Context) (passResult, error) {
 	listed := time.Now()
-	tasks, err := s.opts.Tasks.List(ctx, labels.Everything())
-	if err != nil {
-		return passResult{}, fmt.Errorf("list tasks: %w", err)
+	// A task event from here on asks for another pass.
+	select {
+	case <-s.wake:
+	default:
 	}
+	tasks := s.cachedTasks(listed)
 	nodes, err := s.opts.Nodes.ListNodes(ctx)
 	if err != nil {
 		return passResult{}, fmt.Errorf("list nodes: %w", err)
 	}
 	now := time.Now()
 	lost := s.trackNodes(nodes.Items, now)
-	loads := newLoads(nodes.Items, tasks.Items)
+	loads := newLoads(nodes.Items, tasks)
 	var graceEnds time.Duration
 	unbound := map[types.UID]bool{}
 	var binds []binding
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
+	for _, t := range tasks {
 		switch node := t.Spec.NodeName; {
 		case node != "" && loads[node] == nil:
 			// Bound to a node that never registered (a mistyped
@@ -385,7 +404,48 @@ func (s *Scheduler) pass(ctx context.Context) (passResult, error) {
 		}
 	}
 	nodesRV, _ := strconv.ParseInt(nodes.ResourceVersion, 10, 64)
-	return passResult{tasksRV: tasks.ResourceVersion, nodesRV: nodesRV, graceEnds: graceEnds}, err
+	return passResult{nodesRV: nodesRV, graceEnds: graceEnds}, err
+}
+
+// cachedTasks is every task in the informer's cache, each as this leader
+// last wrote it when the cache does not show that write yet. Assumptions
+// the cache caught up with, or older than assumeFor, end here. The tasks
+// are the cache's (or the assumptions'): never modified.
+func (s *Scheduler) cachedTasks(now time.Time) []*v1.Task {
+	objs := s.opts.Informer.GetStore().List()
+	tasks := make([]*v1.Task, 0, len(objs))
+	seen := make(map[types.UID]bool, len(s.assumed))
+	for _, obj := range objs {
+		t, ok := obj.(*v1.Task)
+		if !ok {
+			continue
+		}
+		if a, ok := s.assumed[t.UID]; ok {
+			seen[t.UID] = true
+			rv, _ := strconv.ParseInt(t.ResourceVersion, 10, 64)
+			if rv < a.rv && now.Sub(a.at) < assumeFor {
+				t = a.task
+			} else {
+				delete(s.assumed, t.UID)
+			}
+		}
+		tasks = append(tasks, t)
+	}
+	for uid := range s.assumed {
+		if !seen[uid] {
+			delete(s.assumed, uid) // deleted
+		}
+	}
+	return tasks
+}
+
+// assume records a write the cache may not show yet.
+func (s *Scheduler) assume(t *v1.Task, now time.Time) {
+	rv, err := strconv.ParseInt(t.ResourceVersion, 10, 64)
+	if err != nil {
+		return
+	}
+	s.assumed[t.UID] = assumption{task: t, rv: rv, at: now}
 }
 
 // binding is one placement a pass decided.
@@ -412,7 +472,7 @@ func (s *Scheduler) bindAll(ctx context.Context, binds []binding) error {
 	g.SetLimit(concurrentBinds)
 	for _, b := range binds {
 		g.Go(func() error {
-			_, err := s.bind(gctx, b.task, b.node)
+			out, err := s.bind(gctx, b.task, b.node)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -424,6 +484,7 @@ func (s *Scheduler) bindAll(ctx context.Context, binds []binding) error {
 					firstErr = err
 				}
 			default:
+				s.assume(out, time.Now())
 				s.metrics.attempt(resultBound)
 				s.metrics.bound(s.unboundSince[b.task.UID], time.Now())
 				delete(s.unboundSince, b.task.UID)
@@ -484,6 +545,7 @@ func (s *Scheduler) rebind(ctx context.Context, t *v1.Task, loads map[string]*no
 		s.metrics.attempt(resultError)
 		return fmt.Errorf("move task %q from lost node %s to %q: %w", t.Name, from, to, err)
 	}
+	s.assume(out, time.Now())
 	if to == "" {
 		s.metrics.attempt(resultUnschedulable)
 		s.metrics.failover(kindUnbound)
@@ -503,13 +565,14 @@ func (s *Scheduler) rebind(ctx context.Context, t *v1.Task, loads map[string]*no
 func (s *Scheduler) endRun(ctx context.Context, t *v1.Task, now time.Time) error {
 	u := t.DeepCopy()
 	u.Status = nodeLostStatus(t, t.Spec.NodeName, s.opts.NodeGrace, now)
-	_, err := store.UpdateStatusFrom(ctx, s.opts.Tasks, t, u)
+	out, err := store.UpdateStatusFrom(ctx, s.opts.Tasks, t, u)
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		return nil // decided again, fresh, by the next pass
 	case err != nil:
 		return fmt.Errorf("end run of task %q on lost node %s: %w", t.Name, t.Spec.NodeName, err)
 	}
+	s.assume(out, now)
 	s.metrics.failover(kindNodeLost)
 	s.opts.Logger.Info("scheduler: failover", "task", t.Name, "from", t.Spec.NodeName, "to", "", "kind", kindNodeLost)
 	return nil

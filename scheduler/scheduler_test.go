@@ -60,7 +60,7 @@ func TestScheduler_TwoCandidates_EveryTaskBoundOnce(t *testing.T) {
 	for name, e := range map[string]*store.Etcd{"node-a": a, "node-b": b} {
 		sctx, stop := context.WithCancel(ctx)
 		runs[name] = stop
-		s := New(Options{Client: e.Client(), Prefix: e.Prefix(), NodeName: name, Tasks: e, Nodes: e, SessionTTL: 2})
+		s := New(withInformer(t, ctx, Options{Client: e.Client(), Prefix: e.Prefix(), NodeName: name, Tasks: e, Nodes: e, SessionTTL: 2}))
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = s.Run(sctx) }()
 	}

@@ -61,8 +61,8 @@ func TestScheduler_UnfitLoggedOnce_UncordonWakesAtOnce(t *testing.T) {
 	}
 
 	logs := &unfitLog{byTask: map[string]int{}}
-	s := New(Options{Client: e.Client(), Prefix: e.Prefix(), NodeName: "node-a", Tasks: e, Nodes: e,
-		SessionTTL: 2, Resync: time.Minute, Logger: slog.New(logs)})
+	s := New(withInformer(t, ctx, Options{Client: e.Client(), Prefix: e.Prefix(), NodeName: "node-a", Tasks: e, Nodes: e,
+		SessionTTL: 2, Resync: time.Minute, Logger: slog.New(logs)}))
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(sctx) }()
