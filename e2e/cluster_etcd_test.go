@@ -200,11 +200,7 @@ func TestE2E_Cluster_EtcdMemberLoss(t *testing.T) {
 func TestE2E_Cluster_EtcdProxyCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := startEtcd(ctx, t)
 	p := newEtcdProxy(t, srv.Endpoint())
 	// As the store's client is configured (store/etcd.go).
 	cfg := clientv3.Config{Endpoints: []string{p.Endpoint()}, DialTimeout: 2 * time.Second,

@@ -85,11 +85,7 @@ func testFailover(t *testing.T, n int, reboot, leader bool) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := startEtcd(ctx, t)
 
 	const prefix = "/e2e-failover/"
 	nodes := e.startNodes(prefix, func(string) string { return srv.Endpoint() }, "e2e-fo-1", "e2e-fo-2", "e2e-fo-3")

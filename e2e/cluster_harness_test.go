@@ -18,6 +18,7 @@ import (
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/runtime"
+	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // Helpers of the cluster tests (cluster_*_test.go): several cubelets, each
@@ -31,6 +32,17 @@ type clusterNode struct {
 	env   env
 	flags []string
 	c     *cubelet
+}
+
+// startEtcd starts one etcd member for the test; it stops with the test.
+func startEtcd(ctx context.Context, t *testing.T) *etcdtest.Server {
+	t.Helper()
+	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
 }
 
 // startNodes starts one cubelet per name, each with its own data dir and

@@ -9,7 +9,6 @@ import (
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/scheduler"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // TestE2E_Cluster_CleanRestart_MovesNothing: a cubelet stopped cleanly
@@ -27,11 +26,7 @@ func TestE2E_Cluster_CleanRestart_MovesNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := startEtcd(ctx, t)
 
 	nodes := e.startNodes("/e2e-restart/", func(string) string { return srv.Endpoint() }, "e2e-cr-1", "e2e-cr-2")
 	front, victim := nodes[0].c, nodes[1]

@@ -10,7 +10,6 @@ import (
 
 	v1 "github.com/cubelet/cubelet/apis/v1"
 	"github.com/cubelet/cubelet/controller"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // TestE2E_Cluster_ScheduleSpreadAndNodeLoss runs one real etcd and three
@@ -25,11 +24,7 @@ func TestE2E_Cluster_ScheduleSpreadAndNodeLoss(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := startEtcd(ctx, t)
 
 	names := []string{"e2e-node-1", "e2e-node-2", "e2e-node-3"}
 	nodes := map[string]*cubelet{}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/store"
-	"github.com/cubelet/cubelet/store/etcdtest"
 )
 
 // TestE2E_Etcd_TaskSurvivesKill9_NotRestarted runs cubelet on a real etcd
@@ -24,11 +23,7 @@ func TestE2E_Etcd_TaskSurvivesKill9_NotRestarted(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := etcdtest.Start(ctx, etcdtest.Binary(t))
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := startEtcd(ctx, t)
 
 	const node = "e2e-etcd-node"
 	flags := []string{"--etcd-endpoints", srv.Endpoint(), "--etcd-prefix", "/e2e/", "--node-name", node, "--log-level", "debug"}

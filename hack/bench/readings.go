@@ -137,7 +137,8 @@ var readings = []reading{
 				"most one write per worker and the converge waited on the disk (A/B on this machine " +
 				"in one session: 0.80–1.13 s with the workers writing, 0.57–0.70 s handing over); now " +
 				"the figure is set by CPU, the process using 1.6 to 1.8 CPU-seconds per second of the " +
-				"converge on two cores, and the row with more workers no longer changes it. The " +
+				"converge on two cores, and more workers do not make it faster (the row with more " +
+				"workers is one run; two cores are all there is to share). The " +
 				"caches of 10,000 tasks fill in about 90 ms (the cold list decodes every task); the " +
 				"controller sees that within 2 ms, where client-go's WaitForCacheSync looks every " +
 				"100 ms and cost each run 100 or 200 ms. CPU (see Profiles): garbage collection about " +
