@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"k8s.io/client-go/tools/cache"
 	"log/slog"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/cubelet/cubelet/controller"
 	"github.com/cubelet/cubelet/hoststats"

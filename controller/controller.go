@@ -267,14 +267,16 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 			c.log.Warn("reconcile failed, requeued", "task", name, "error", err)
 		}
 	case result.requeueAfter > 0:
-		c.workqueue.Forget(name)
+		if !result.handedOver {
+			c.workqueue.Forget(name)
+		}
 		if result.waited {
 			c.triggers.add(name, trigger)
 		} else {
 			c.triggers.add(name, triggerBackoff)
 		}
 		c.workqueue.AddAfter(name, result.requeueAfter)
-	default:
+	case !result.handedOver:
 		c.workqueue.Forget(name)
 	}
 	return true

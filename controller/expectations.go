@@ -140,11 +140,10 @@ func (e *expectations) statusPending(task string) {
 }
 
 // statusWritten ends a pending write committed at resourceVersion ("":
-// nothing was written) while the task cache holds cached: the cache must
-// reach it before the task is decided on again, unless it already has
-// (the store publishes a write before it answers). It reports whether a
-// sync waits and nothing is left to wait for.
-func (e *expectations) statusWritten(task, resourceVersion, cached string, now time.Time) bool {
+// nothing was written): the cache must reach it before the task is
+// decided on again (statusObserved). It reports whether a sync waits and
+// nothing is left to wait for.
+func (e *expectations) statusWritten(task, resourceVersion string, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.tasks[task]
@@ -152,9 +151,7 @@ func (e *expectations) statusWritten(task, resourceVersion, cached string, now t
 		return false
 	}
 	t.statusPending = false
-	rv, err := strconv.ParseInt(resourceVersion, 10, 64)
-	have, _ := strconv.ParseInt(cached, 10, 64)
-	if err == nil && have < rv {
+	if rv, err := strconv.ParseInt(resourceVersion, 10, 64); err == nil {
 		t.statusRV, t.statusAt = rv, now
 	}
 	return e.observed(task, t)

@@ -65,7 +65,8 @@ func (c *Controller) handOverStatus(ctx context.Context, task *v1.Task, status v
 
 // statusCommitted ends a status write: the task's next sync waits for the
 // cache to reach resourceVersion, or, when the write failed, the task is
-// retried with back-off.
+// retried with back-off, which only a write that succeeds resets (the
+// sync that handed it over did not: processNextWorkItem).
 func (c *Controller) statusCommitted(name, resourceVersion string, err error) {
 	if err != nil {
 		c.expectations.statusFailed(name)
@@ -74,11 +75,16 @@ func (c *Controller) statusCommitted(name, resourceVersion string, err error) {
 		c.workqueue.AddRateLimited(name)
 		return
 	}
-	cached := ""
-	if obj, ok, _ := c.tasks.GetByKey(name); ok {
-		cached = obj.(*v1.Task).ResourceVersion
+	c.workqueue.Forget(name)
+	requeue := c.expectations.statusWritten(name, resourceVersion, c.opts.Now())
+	// The store published the write before it answered: the cache may
+	// have reached it already, its echo gone by while nothing waited for
+	// it. Looked at only now that the expectation is set, so either this
+	// look or the echo's handler meets it.
+	if obj, ok, _ := c.tasks.GetByKey(name); ok && c.expectations.statusObserved(name, obj.(*v1.Task).ResourceVersion) {
+		requeue = true
 	}
-	if c.expectations.statusWritten(name, resourceVersion, cached, c.opts.Now()) {
+	if requeue {
 		c.workqueue.Add(name)
 	}
 }

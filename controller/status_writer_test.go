@@ -71,3 +71,29 @@ func TestStatusWrites_WriteInFlight_HoldsTheTasksNextSync(t *testing.T) {
 			fmt.Sprintf("state %s restarts %d", task.Status.State, task.Status.RestartCount)
 	})
 }
+
+// failingStatusWrites fails every status write.
+type failingStatusWrites struct {
+	*store.Bolt
+	attempts atomic.Int32
+}
+
+func (s *failingStatusWrites) UpdateStatus(context.Context, *v1.Task) (*v1.Task, error) {
+	s.attempts.Add(1)
+	return nil, fmt.Errorf("disk full")
+}
+
+// A status write that keeps failing backs off as any failing sync does:
+// the sync that hands a write over does not reset the task's back-off,
+// only a write that succeeds does.
+func TestStatusWrites_FailingWrite_BacksOff(t *testing.T) {
+	st := openStore(t)
+	failing := &failingStatusWrites{Bolt: st}
+	engine := fake.New(fake.WithImages(testImage))
+	h := startOver(t, failing, st, engine, engine)
+	h.put("web", nil)
+	eventually(t, 10*time.Second, "back-off growing over failed status writes", func() (bool, string) {
+		n := h.ctrl.workqueue.NumRequeues("web")
+		return n >= 4, fmt.Sprintf("%d requeues counted, %d writes tried", n, failing.attempts.Load())
+	})
+}

@@ -20,6 +20,9 @@ type syncResult struct {
 	// waited: the sync only waited for a cache to catch up, so the reason
 	// it was queued still stands for the next look.
 	waited bool
+	// handedOver: the sync handed a status write over (statusWrites); its
+	// outcome, not the sync's, resets the task's back-off.
+	handedOver bool
 }
 
 // sync reconciles one task: read the caches, decide, execute, write status.
@@ -97,6 +100,7 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 	if changed {
 		c.handOverStatus(ctx, task, p.status)
 	}
+	handedOver := changed
 	if len(p.actions) == 0 {
 		level := c.log.Debug
 		if changed {
@@ -105,7 +109,7 @@ func (c *Controller) sync(ctx context.Context, name, trigger string) (syncResult
 		level("reconcile", "task", name, "action", actionNone, "trigger", trigger,
 			"state", p.status.State, "reason", p.status.Reason, "result", "ok")
 	}
-	return syncResult{requeueAfter: p.requeueAfter}, nil
+	return syncResult{requeueAfter: p.requeueAfter, handedOver: handedOver}, nil
 }
 
 // observeContainers returns the task's containers from the cache, or from

@@ -39,10 +39,10 @@ const (
 //
 // The restart policy is the one the controller applies: a task whose
 // restarts belong to a Cube manager is Never (its manager restarts it
-// once it reads Failed). A run that has already ended within its
-// generation (a terminal status that describes this generation) is left
-// alone whatever the policy: moving it would bump the generation and run
-// it again, which its own node would not have done.
+// once it reads Failed). A run that has ended for good within its
+// generation (runEnded: by its restart policy) is left alone: moving it
+// would bump the generation and run it again, which its own node would
+// not have done.
 func failoverPlan(t *v1.Task, lostSince, now time.Time, grace time.Duration) failoverAction {
 	if lostSince.IsZero() {
 		return failoverNone

@@ -177,6 +177,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // lead wins the election (blocking), then schedules until the session or
 // ctx ends.
 func (s *Scheduler) lead(ctx context.Context) error {
+	// Only a candidate with a synced cache campaigns: a leader still
+	// waiting for its cache would hold the election and schedule nothing.
+	if s.opts.Informer == nil {
+		return errors.New("scheduler: no task informer")
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), s.opts.Informer.HasSynced) {
+		return nil // ctx ended
+	}
 	session, err := concurrency.NewSession(s.opts.Client, concurrency.WithTTL(s.opts.SessionTTL), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("election session: %w", err)
@@ -185,12 +193,6 @@ func (s *Scheduler) lead(ctx context.Context) error {
 	election := concurrency.NewElection(session, s.opts.Prefix+"scheduler-leader")
 	if err := election.Campaign(ctx, s.opts.NodeName); err != nil {
 		return fmt.Errorf("campaign: %w", err)
-	}
-	if s.opts.Informer == nil {
-		return errors.New("scheduler: no task informer")
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), s.opts.Informer.HasSynced) {
-		return nil // ctx ended
 	}
 	s.opts.Logger.Info("scheduler: leading", "node", s.opts.NodeName, "nodeGrace", s.opts.NodeGrace)
 	s.forget()
