@@ -10,7 +10,7 @@ import (
 
 // cacheSyncPoll is how often Run looks whether the informers have synced.
 // client-go's WaitForCacheSync looks every 100 ms: a cold start of 10,000
-// tasks whose caches fill in about 60 ms then waited 100 or 200 ms before
+// tasks whose caches fill in about 90 ms then waited 100 or 200 ms before
 // the first reconcile, a tenth to a fifth of the whole converge and most
 // of its spread from run to run (issue 14). A look is two atomic loads.
 const cacheSyncPoll = 2 * time.Millisecond
